@@ -1,0 +1,265 @@
+//! Command-line arguments. Help texts are the user's first documentation: say what a flag
+//! does and what it defaults to.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Secure-by-construction path from code to AWS production";
+
+const LONG_ABOUT: &str = "\
+airlock makes the path from code to AWS production secure by construction.
+
+  check      scan Terraform, CloudFormation, Kubernetes, Dockerfiles, ECS task definitions,
+             IAM policies and AWS config files for production-security mistakes
+  deploy     (CI side) send a signed deployment request and stream its output back
+  run        (production side) run a deployment and stream every line back to CI
+  agent      serve per-service IAM role credentials to any AWS SDK
+  accounts   check account aliases and profiles against your naming convention
+  whoami     show which account and environment your credentials point at
+  guard      refuse to run a command against the wrong environment
+
+AWS settings come from the standard chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL and
+AWS_ENDPOINT_URL_<SERVICE>, shared config files, SSO and instance or container roles.";
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 findings at or above the threshold (check), 2 usage, configuration
+or input error. See the README for the full table.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "airlock",
+    version,
+    long_version = long_version(),
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Diagnostics format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "AIRLOCK_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// More diagnostics (-v debug, -vv trace). AIRLOCK_LOG=<filter> overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// When to colour output. NO_COLOR in the environment turns `auto` off.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    pub fn verbosity(&self) -> tracing::Level {
+        match (self.quiet, self.verbose) {
+            (true, _) => tracing::Level::ERROR,
+            (false, 0) => tracing::Level::INFO,
+            (false, 1) => tracing::Level::DEBUG,
+            (false, _) => tracing::Level::TRACE,
+        }
+    }
+}
+
+fn long_version() -> &'static str {
+    if cfg!(feature = "aws") {
+        concat!(env!("CARGO_PKG_VERSION"), "\nfeatures: aws")
+    } else {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            "\nfeatures: scanner only (built without the AWS SDK)"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan infrastructure code for production-security mistakes.
+    Check(CheckArgs),
+    /// Send a signed deployment request to the production lane and follow its output (CI side).
+    Deploy(DeployArgs),
+    /// Run a deployment command and stream its output and exit code back (production side).
+    Run(RunArgs),
+    /// Serve an assumed role's credentials over the container-credentials protocol.
+    Agent(AgentArgs),
+    /// Check AWS config files and account aliases against the naming convention.
+    Accounts(AccountsArgs),
+    /// Show the account, alias and environment the current credentials belong to.
+    Whoami(WhoamiArgs),
+    /// Run a command only if the current credentials belong to the expected environment.
+    Guard(GuardArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Example: airlock completions bash > /etc/bash_completion.d/airlock")]
+    Completions(CompletionsArgs),
+}
+
+/// AWS settings a user may give on the command line; everything else comes from the
+/// standard chain.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Named profile from ~/.aws/config (default: AWS_PROFILE).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Region (default: AWS_REGION or the profile's region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Endpoint URL for every AWS service, e.g. a LocalStack or moto server
+    /// (default: AWS_ENDPOINT_URL).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or directories to scan.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Lowest severity that counts towards exit code 1.
+    #[arg(long, value_enum, default_value_t = SeverityArg::Low)]
+    pub severity: SeverityArg,
+    /// Configuration file (default: airlock.toml in the first scanned directory or above).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Ignore `airlock:ignore` comments and metadata in the scanned code.
+    #[arg(long)]
+    pub no_inline_suppressions: bool,
+    /// Report only findings whose fingerprints are not in this baseline file.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the fingerprints of all current findings to FILE and exit 0.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// List the rules instead of scanning (`--format json` for machine-readable output).
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+    Sarif,
+    Junit,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The allowlisted job to run.
+    #[arg(long)]
+    pub job: String,
+    /// A job parameter, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// The deployment image, pinned by digest: REPO@sha256:<64 hex>.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Give up after this long, e.g. 30m.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The deployment command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The service role to assume (default: AIRLOCK_ROLE_ARN).
+    #[arg(long, env = "AIRLOCK_ROLE_ARN")]
+    pub role_arn: Option<String>,
+    /// Loopback port to listen on.
+    #[arg(long, default_value_t = 9911)]
+    pub port: u16,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    /// What to do: `lint [FILE...]`, `alias set NAME`, `alias check`.
+    #[arg(trailing_var_arg = true, value_name = "ACTION")]
+    pub action: Vec<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WhoamiFormat::Text)]
+    pub format: WhoamiFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WhoamiFormat {
+    Text,
+    Json,
+    Prompt,
+}
+
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// The environment the credentials must belong to (e.g. prod).
+    #[arg(long)]
+    pub env: String,
+    /// Without a terminal, the account alias that confirms a protected environment.
+    #[arg(long, value_name = "ALIAS")]
+    pub confirm: Option<String>,
+    /// The command to run once the account is confirmed.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

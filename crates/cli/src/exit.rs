@@ -1,0 +1,29 @@
+//! Exit codes shared by every command. The README documents them; keep the two in step.
+
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success; for `check`, nothing at or above the severity threshold.
+    Ok,
+    /// `check` found something at or above the threshold.
+    Findings,
+    /// Bad usage, bad configuration, or input that could not be parsed.
+    Usage,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Findings => 1,
+            Exit::Usage => 2,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}

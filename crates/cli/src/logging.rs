@@ -1,0 +1,49 @@
+//! Diagnostics go to stderr through `tracing`: human-readable by default, one JSON object per
+//! line with `--log-format json` (for CloudWatch Logs and log shippers). stdout is reserved
+//! for each command's real output (reports, a deployment's stream, completions).
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::args::{ColorChoice, LogFormat};
+
+/// `AIRLOCK_LOG` takes a full filter (`airlock_lane=debug,info`) and overrides `-v`/`-q`.
+pub const FILTER_ENV: &str = "AIRLOCK_LOG";
+
+pub fn init(format: LogFormat, level: tracing::Level, color: ColorChoice) -> Result<(), String> {
+    let filter = match std::env::var(FILTER_ENV) {
+        Ok(spec) if !spec.trim().is_empty() => {
+            EnvFilter::try_new(&spec).map_err(|e| format!("invalid {FILTER_ENV}={spec:?}: {e}"))?
+        }
+        _ => EnvFilter::new(level.as_str().to_ascii_lowercase()),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Human => builder
+            .with_ansi(use_color(color))
+            .with_target(false)
+            .without_time()
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    result.map_err(|e| format!("cannot initialise logging: {e}"))
+}
+
+/// Colour on a terminal, never when NO_COLOR is set (https://no-color.org), unless forced.
+pub fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The standard AWS fixtures, created through the SDK exactly as production code would.
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tag, TagSpecification};
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, LogConfiguration, LogDriver, NetworkMode,
+};
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::HarnessError;
+
+/// What moto's ECS RunTask with `awsvpc` networking needs to exist.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub security_group_id: String,
+}
+
+/// A VPC with DNS hostnames on, one private subnet, and a security group with no ingress.
+pub async fn network(config: &SdkConfig) -> Result<Network, HarnessError> {
+    let ec2 = airlock_aws::ec2(config);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .tag_specifications(name_tag(ResourceType::Vpc, "airlock-test"))
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("ec2:CreateVpc", e))?;
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or_else(|| missing("ec2:CreateVpc", "VpcId"))?
+        .to_string();
+    ec2.modify_vpc_attribute()
+        .vpc_id(&vpc_id)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("ec2:ModifyVpcAttribute", e))?;
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.42.1.0/24")
+        .availability_zone(format!("{}a", crate::REGION))
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("ec2:CreateSubnet", e))?;
+    let subnet_id = subnet
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .ok_or_else(|| missing("ec2:CreateSubnet", "SubnetId"))?
+        .to_string();
+    let group = ec2
+        .create_security_group()
+        .vpc_id(&vpc_id)
+        .group_name("airlock-test-runner")
+        .description("deployment runner: egress only")
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("ec2:CreateSecurityGroup", e))?;
+    let security_group_id = group
+        .group_id()
+        .ok_or_else(|| missing("ec2:CreateSecurityGroup", "GroupId"))?
+        .to_string();
+    Ok(Network {
+        vpc_id,
+        subnet_id,
+        security_group_id,
+    })
+}
+
+/// An ECS cluster; returns its ARN.
+pub async fn cluster(config: &SdkConfig, name: &str) -> Result<String, HarnessError> {
+    let out = airlock_aws::ecs(config)
+        .create_cluster()
+        .cluster_name(name)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("ecs:CreateCluster", e))?;
+    out.cluster()
+        .and_then(|c| c.cluster_arn())
+        .map(str::to_string)
+        .ok_or_else(|| missing("ecs:CreateCluster", "clusterArn"))
+}
+
+/// A Fargate task definition with one container named `container`; returns its ARN
+/// (`family:revision`).
+pub async fn fargate_task_definition(
+    config: &SdkConfig,
+    family: &str,
+    container: &str,
+) -> Result<String, HarnessError> {
+    let definition = ContainerDefinition::builder()
+        .name(container)
+        .image(format!(
+            "{}.dkr.ecr.{}.amazonaws.com/deployer@sha256:{}",
+            crate::ACCOUNT_ID,
+            crate::REGION,
+            "0".repeat(64)
+        ))
+        .essential(true)
+        // Fargate takes memory from the task; moto's RunTask sums the containers' and fails
+        // with a Python TypeError when a container has none.
+        .memory(512)
+        .readonly_root_filesystem(true)
+        .user("10001")
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", "/airlock/test")
+                .options("awslogs-region", crate::REGION)
+                .options("awslogs-stream-prefix", "runner")
+                .build()
+                .map_err(|e| HarnessError::aws("ecs:LogConfiguration", e))?,
+        )
+        .build();
+    let out = airlock_aws::ecs(config)
+        .register_task_definition()
+        .family(family)
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(definition)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("ecs:RegisterTaskDefinition", e))?;
+    out.task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .map(str::to_string)
+        .ok_or_else(|| missing("ecs:RegisterTaskDefinition", "taskDefinitionArn"))
+}
+
+/// An SNS topic with an SQS queue subscribed with raw message delivery, as the lane uses.
+#[derive(Debug, Clone)]
+pub struct TopicQueue {
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub subscription_arn: String,
+}
+
+pub async fn topic_with_raw_queue(
+    config: &SdkConfig,
+    name: &str,
+) -> Result<TopicQueue, HarnessError> {
+    let sns = airlock_aws::sns(config);
+    let sqs = airlock_aws::sqs(config);
+    let topic_arn = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("sns:CreateTopic", e))?
+        .topic_arn()
+        .ok_or_else(|| missing("sns:CreateTopic", "TopicArn"))?
+        .to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("sqs:CreateQueue", e))?
+        .queue_url()
+        .ok_or_else(|| missing("sqs:CreateQueue", "QueueUrl"))?
+        .to_string();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("sqs:GetQueueAttributes", e))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| missing("sqs:GetQueueAttributes", "QueueArn"))?
+        .clone();
+    // Real SQS refuses SNS's deliveries without this; moto does not check, we set it anyway
+    // so the fixture is what production needs.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}
+        }]
+    });
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(QueueAttributeName::Policy, policy.to_string())
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("sqs:SetQueueAttributes", e))?;
+    let subscription_arn = sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .return_subscription_arn(true)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("sns:Subscribe", e))?
+        .subscription_arn()
+        .ok_or_else(|| missing("sns:Subscribe", "SubscriptionArn"))?
+        .to_string();
+    Ok(TopicQueue {
+        topic_arn,
+        queue_url,
+        queue_arn,
+        subscription_arn,
+    })
+}
+
+/// A pay-per-request DynamoDB table keyed by the string `partition_key`, with TTL on
+/// `ttl_attribute`; returns the table name.
+pub async fn ttl_table(
+    config: &SdkConfig,
+    name: &str,
+    partition_key: &str,
+    ttl_attribute: &str,
+) -> Result<String, HarnessError> {
+    let ddb = airlock_aws::dynamodb(config);
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(partition_key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| HarnessError::aws("dynamodb:AttributeDefinition", e))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(partition_key)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| HarnessError::aws("dynamodb:KeySchemaElement", e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("dynamodb:CreateTable", e))?;
+    ddb.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(ttl_attribute)
+                .build()
+                .map_err(|e| HarnessError::aws("dynamodb:TimeToLiveSpecification", e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("dynamodb:UpdateTimeToLive", e))?;
+    Ok(name.to_string())
+}
+
+/// A KMS asymmetric `ECC_NIST_P256` key for `SIGN_VERIFY`; returns its key ARN.
+pub async fn signing_key(config: &SdkConfig) -> Result<String, HarnessError> {
+    let out = airlock_aws::kms(config)
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .description("airlock test deploy-request signing key")
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("kms:CreateKey", e))?;
+    out.key_metadata()
+        .and_then(|m| m.arn())
+        .map(str::to_string)
+        .ok_or_else(|| missing("kms:CreateKey", "KeyMetadata.Arn"))
+}
+
+fn name_tag(resource: ResourceType, name: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(resource)
+        .tags(Tag::builder().key("Name").value(name).build())
+        .build()
+}
+
+fn missing(operation: &str, field: &str) -> HarnessError {
+    HarnessError::Aws {
+        operation: operation.to_string(),
+        message: format!("response has no {field}"),
+    }
+}

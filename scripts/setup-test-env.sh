@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Creates the Python environments that airlock's tests and benchmarks use. Idempotent: a
+# second run with nothing to change only checks the pins and exits.
+#
+#   scripts/setup-test-env.sh              .venv: moto[server], boto3, awscli (the test suite)
+#   scripts/setup-test-env.sh --checkov    also .venv-checkov: checkov (the benchmarks' peer)
+#
+# checkov gets its own virtualenv because checkov 3.3.30 and moto 5.2.5 pin conflicting
+# versions of boto3, so pip cannot install them side by side.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# The pins. Integration tests rely on moto's behaviour at this version; change them together
+# and run the whole suite.
+TEST_PACKAGES=("moto[server]==5.2.5" "boto3==1.44.5" "botocore==1.44.5" "awscli==1.46.3")
+CHECKOV_PACKAGES=("checkov==3.3.30")
+
+want_checkov=0
+for arg in "$@"; do
+  case "$arg" in
+    --checkov) want_checkov=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup-test-env.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+python=${PYTHON:-python3}
+if ! command -v "$python" >/dev/null 2>&1; then
+  echo "setup-test-env.sh: $python not found; install Python 3 (apt-get install python3 python3-venv)" >&2
+  exit 3
+fi
+
+# make_venv DIR STAMP PACKAGES...: (re)creates DIR when the stamp of pins differs.
+make_venv() {
+  local dir=$1; shift
+  local stamp="$dir/.airlock-pins"
+  local want
+  want=$(printf '%s\n' "$@")
+  if [ -x "$dir/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "$dir is up to date"
+    return 0
+  fi
+  echo "creating $dir with: $*"
+  rm -rf "$dir"
+  if ! "$python" -m venv "$dir" 2>/dev/null; then
+    # Debian splits venv out of the interpreter package.
+    if command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$python" -m venv "$dir"
+    else
+      echo "setup-test-env.sh: '$python -m venv' failed and apt-get is not available" >&2
+      exit 3
+    fi
+  fi
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  printf '%s\n' "$want" > "$stamp"
+}
+
+make_venv .venv "${TEST_PACKAGES[@]}"
+.venv/bin/python -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
+
+if [ "$want_checkov" = 1 ]; then
+  make_venv .venv-checkov "${CHECKOV_PACKAGES[@]}"
+  .venv-checkov/bin/checkov --version
+fi
