@@ -1,1 +1,165 @@
-//! placeholder
+//! `airlock check`: the guardrail scanner.
+//!
+//! The pipeline: [`discover`] walks the paths (respecting `.gitignore`), [`formats`] parse
+//! each file in parallel into facts of the normalised [`model`], [`rules`] run over each unit
+//! (a file, or a Terraform module directory), [`suppress`] applies inline suppressions, and
+//! [`report`] renders the result for people and CI systems.
+//!
+//! This crate does no I/O beyond reading the files it is given and never links the AWS SDK.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod discover;
+pub mod finding;
+pub mod formats;
+pub mod model;
+pub mod node;
+pub mod report;
+pub mod rules;
+pub mod secrets;
+pub mod source;
+pub mod suppress;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+pub use config::Config;
+pub use finding::{Finding, ScanError, Severity};
+pub use source::SourceFile;
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub paths: Vec<PathBuf>,
+    pub config: Config,
+    /// Honour `airlock:ignore` comments and metadata (off with `--no-inline-suppressions`).
+    pub inline_suppressions: bool,
+}
+
+/// What a scan found, sorted deterministically (file, line, rule, fingerprint).
+#[derive(Debug, Clone, Default)]
+pub struct ScanResult {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<ScanError>,
+    /// Files of a recognised kind that were parsed.
+    pub files_scanned: usize,
+}
+
+/// Scans the paths in `options`.
+pub fn scan(options: &ScanOptions) -> ScanResult {
+    let discovered = discover::walk(&options.paths, &options.config);
+    let mut errors = discovered.errors;
+    let files: Vec<Result<Option<SourceFile>, ScanError>> = discovered
+        .files
+        .par_iter()
+        .map(|path| discover::read(path))
+        .collect();
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        match file {
+            Ok(Some(source)) => sources.push(source),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut result = scan_sources(&sources, options);
+    result.errors.extend(errors);
+    sort(&mut result);
+    result
+}
+
+/// Scans files already in memory (the examples, tests, and stdin use this).
+pub fn scan_sources(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
+    let parsed: Vec<(usize, Vec<formats::Parsed>)> = sources
+        .par_iter()
+        .enumerate()
+        .map(|(i, file)| (i, formats::parse(file)))
+        .collect();
+
+    let mut result = ScanResult::default();
+    let mut units: BTreeMap<String, rules::Unit> = BTreeMap::new();
+    let mut suppressions = Vec::new();
+    for (index, parses) in parsed {
+        if parses.is_empty() {
+            continue;
+        }
+        let file = &sources[index];
+        result.files_scanned += 1;
+        let mut any_format = false;
+        for parsed in parses {
+            any_format |= parsed.format.is_some_and(|f| f != rules::Format::AnyFile);
+            result.errors.extend(parsed.errors);
+            suppressions.extend(parsed.suppressions);
+            units
+                .entry(unit_key(file, parsed.format))
+                .or_default()
+                .facts
+                .extend(parsed.facts);
+        }
+        if any_format && options.inline_suppressions {
+            suppressions.extend(suppress::from_comments(file));
+        }
+    }
+    if !options.inline_suppressions {
+        suppressions.clear();
+    }
+
+    let enabled: Vec<&dyn rules::Rule> = rules::all()
+        .iter()
+        .copied()
+        .filter(|r| options.config.is_enabled(r.meta()))
+        .collect();
+    let units: Vec<rules::Unit> = units.into_values().collect();
+    let mut findings: Vec<Finding> = units
+        .par_iter()
+        .flat_map_iter(|unit| {
+            let mut out = Vec::new();
+            for rule in &enabled {
+                rule.check(unit, &mut out);
+            }
+            out
+        })
+        .collect();
+
+    suppress::apply(&mut findings, &suppressions);
+    findings.retain(|f| rules::find(f.rule).is_none_or(|meta| options.config.is_enabled(meta)));
+    for f in &mut findings {
+        if let Some(severity) = options.config.severity_override(f.rule) {
+            f.severity = severity;
+        }
+    }
+    result.findings = findings;
+    sort(&mut result);
+    result
+}
+
+/// Terraform evaluates a directory as one module; everything else stands alone.
+fn unit_key(file: &SourceFile, format: Option<rules::Format>) -> String {
+    match format {
+        Some(rules::Format::Terraform) => {
+            let dir = file.path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
+            format!("terraform:{dir}")
+        }
+        _ => format!("file:{}", file.path),
+    }
+}
+
+fn sort(result: &mut ScanResult) {
+    result.findings.sort_by(|a, b| {
+        (&a.file, a.line, a.rule, &a.resource, &a.fingerprint).cmp(&(
+            &b.file,
+            b.line,
+            b.rule,
+            &b.resource,
+            &b.fingerprint,
+        ))
+    });
+    result
+        .findings
+        .dedup_by(|a, b| a.fingerprint == b.fingerprint && a.line == b.line);
+    result
+        .errors
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    result.errors.dedup();
+}

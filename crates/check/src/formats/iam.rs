@@ -1,0 +1,10 @@
+//! placeholder
+use crate::formats::Parsed;
+use crate::node::Node;
+use crate::source::SourceFile;
+pub fn is_policy(_doc: &Node) -> bool {
+    false
+}
+pub fn extract(_file: &SourceFile, _doc: &Node) -> Parsed {
+    Parsed::default()
+}

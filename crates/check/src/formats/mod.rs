@@ -1,0 +1,199 @@
+//! Front ends: recognise a file's kind by name and content, parse it, and extract facts.
+//!
+//! Every front end reports parse failures as [`ScanError`]s with the file and line, never
+//! panics, and never drops a file of a recognised kind silently.
+
+use crate::finding::ScanError;
+use crate::model::Fact;
+use crate::rules::Format;
+use crate::source::SourceFile;
+use crate::suppress::Suppression;
+
+pub mod awsconfig;
+pub mod cloudformation;
+pub mod credentials;
+pub mod dockerfile;
+pub mod ecs;
+pub mod iam;
+pub mod json;
+pub mod kubernetes;
+pub mod terraform;
+pub mod yaml;
+
+/// What one front end made of a file.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub format: Option<Format>,
+    pub facts: Vec<Fact>,
+    /// Suppressions given as data (CloudFormation `Metadata`); comment suppressions are found
+    /// by [`crate::suppress`] from the text itself.
+    pub suppressions: Vec<Suppression>,
+    pub errors: Vec<ScanError>,
+}
+
+impl Parsed {
+    pub fn new(format: Format) -> Self {
+        Parsed {
+            format: Some(format),
+            ..Parsed::default()
+        }
+    }
+
+    pub fn error(format: Format, file: &SourceFile, line: u32, message: impl Into<String>) -> Self {
+        Parsed {
+            format: Some(format),
+            errors: vec![ScanError {
+                file: file.path.to_string(),
+                line,
+                message: message.into(),
+            }],
+            ..Parsed::default()
+        }
+    }
+}
+
+/// What a file may be, judged by its name alone. Content decides the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidate {
+    Terraform,
+    TerraformJson,
+    Yaml,
+    Json,
+    Dockerfile,
+    /// No telling from the name: sniffed for Dockerfile, AWS config and credential content.
+    Other,
+}
+
+pub fn candidate(path: &str) -> Candidate {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".tf.json") {
+        Candidate::TerraformJson
+    } else if lower.ends_with(".tf") {
+        Candidate::Terraform
+    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".template") {
+        Candidate::Yaml
+    } else if lower.ends_with(".json") {
+        Candidate::Json
+    } else if dockerfile::is_dockerfile_name(name) {
+        Candidate::Dockerfile
+    } else {
+        Candidate::Other
+    }
+}
+
+/// Parses one file with every front end that recognises it. An empty result means the file
+/// is of no kind airlock reads.
+pub fn parse(file: &SourceFile) -> Vec<Parsed> {
+    let mut out = Vec::new();
+    match candidate(&file.path) {
+        Candidate::Terraform => out.push(terraform::parse(file)),
+        Candidate::TerraformJson => out.push(terraform::parse_json(file)),
+        Candidate::Yaml => out.extend(parse_yaml(file)),
+        Candidate::Json => out.extend(parse_json(file)),
+        Candidate::Dockerfile => out.push(dockerfile::parse(file)),
+        Candidate::Other => {
+            if dockerfile::is_dockerfile_content(&file.text) {
+                out.push(dockerfile::parse(file));
+            } else if awsconfig::is_aws_config(file) {
+                out.push(awsconfig::parse(file));
+            }
+        }
+    }
+    if let Some(fact) = credentials::detect(file) {
+        let mut parsed = Parsed::new(Format::AnyFile);
+        parsed.facts.push(fact);
+        out.push(parsed);
+    }
+    out
+}
+
+fn parse_yaml(file: &SourceFile) -> Option<Parsed> {
+    let docs = match yaml::load(file) {
+        Ok(docs) => docs,
+        Err(error) => {
+            // A YAML file that does not parse is reported only if it looks like something we
+            // read: a Helm template or an Ansible play with Jinja is not our business.
+            return looks_like_ours(&file.text).then(|| Parsed {
+                format: None,
+                errors: vec![error],
+                ..Parsed::default()
+            });
+        }
+    };
+    if let [doc] = docs.as_slice()
+        && cloudformation::is_template(doc)
+    {
+        return Some(cloudformation::extract(file, doc));
+    }
+    if docs.iter().any(kubernetes::is_manifest) {
+        return Some(kubernetes::extract(file, &docs));
+    }
+    if docs.iter().any(cloudformation::is_template) {
+        return Some(Parsed::error(
+            Format::CloudFormation,
+            file,
+            1,
+            "a CloudFormation template must be a single YAML document",
+        ));
+    }
+    None
+}
+
+fn parse_json(file: &SourceFile) -> Option<Parsed> {
+    let doc = match json::load(file) {
+        Ok(doc) => doc,
+        Err(error) => {
+            return looks_like_ours(&file.text).then(|| Parsed {
+                format: None,
+                errors: vec![error],
+                ..Parsed::default()
+            });
+        }
+    };
+    if cloudformation::is_template(&doc) {
+        Some(cloudformation::extract(file, &doc))
+    } else if ecs::is_task_definition(&doc) {
+        Some(ecs::extract(file, &doc))
+    } else if iam::is_policy(&doc) {
+        Some(iam::extract(file, &doc))
+    } else if kubernetes::is_manifest(&doc) {
+        Some(kubernetes::extract(file, std::slice::from_ref(&doc)))
+    } else {
+        None
+    }
+}
+
+/// Whether unparseable text mentions what our formats are made of, so that a broken file of
+/// ours is reported while somebody else's config is left alone.
+fn looks_like_ours(text: &str) -> bool {
+    const MARKERS: [&str; 7] = [
+        "AWSTemplateFormatVersion",
+        "AWS::",
+        "apiVersion",
+        "containerDefinitions",
+        "\"Statement\"",
+        "Statement:",
+        "Resources:",
+    ];
+    MARKERS.iter().any(|m| text.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_decide_the_candidate_kind() {
+        assert_eq!(candidate("main.tf"), Candidate::Terraform);
+        assert_eq!(candidate("x/main.tf.json"), Candidate::TerraformJson);
+        assert_eq!(candidate("stack.YAML"), Candidate::Yaml);
+        assert_eq!(candidate("app.template"), Candidate::Yaml);
+        assert_eq!(candidate("taskdef.json"), Candidate::Json);
+        assert_eq!(candidate("Dockerfile"), Candidate::Dockerfile);
+        assert_eq!(candidate("dir/Dockerfile.prod"), Candidate::Dockerfile);
+        assert_eq!(candidate("api.Dockerfile"), Candidate::Dockerfile);
+        assert_eq!(candidate("00-Dockerfile"), Candidate::Dockerfile);
+        assert_eq!(candidate("README.md"), Candidate::Other);
+    }
+}
