@@ -1,10 +1,103 @@
-//! placeholder
+//! ECS task definitions as raw JSON (the RegisterTaskDefinition input and the
+//! DescribeTaskDefinition output), and the shared reader that CloudFormation and Terraform
+//! use for the same structure. Keys are matched ignoring case: the API spells them
+//! `readonlyRootFilesystem`, CloudFormation `ReadonlyRootFilesystem`.
+
 use crate::formats::Parsed;
-use crate::node::Node;
+use crate::model::{EcsContainer, EcsTaskDefinition, EnvVar, Known, Node, Site};
 use crate::source::SourceFile;
-pub fn is_task_definition(_doc: &Node) -> bool {
-    false
+
+/// Whether a JSON document is a task definition: `containerDefinitions` at the top, or
+/// under `taskDefinition` (DescribeTaskDefinition output).
+pub fn is_task_definition(doc: &Node) -> bool {
+    doc.get("containerDefinitions").is_some()
+        || doc
+            .path(&["taskDefinition", "containerDefinitions"])
+            .is_some()
 }
+
 pub fn extract(_file: &SourceFile, _doc: &Node) -> Parsed {
     Parsed::default()
+}
+
+/// Reads task-definition properties (`networkMode`, `requiresCompatibilities`,
+/// `containerDefinitions`) into the model. `containers` may be given separately when a
+/// format keeps them elsewhere (Terraform's `container_definitions` JSON string).
+pub fn task_definition_from_node(
+    at: Site,
+    props: &Node,
+    containers: Option<&Node>,
+) -> EcsTaskDefinition {
+    let fargate = Node::known(props.get_ignore_case("requiresCompatibilities"), |n| {
+        Some(n.items().iter().any(|c| {
+            c.as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("FARGATE"))
+        }))
+    });
+    let containers = containers
+        .or_else(|| props.get_ignore_case("containerDefinitions"))
+        .map(|list| {
+            list.items()
+                .iter()
+                .map(|c| container_from_node(&at, c))
+                .collect()
+        })
+        .unwrap_or_default();
+    EcsTaskDefinition {
+        network_mode: Node::known_str(props.get_ignore_case("networkMode")),
+        fargate,
+        containers,
+        at,
+    }
+}
+
+fn container_from_node(task: &Site, node: &Node) -> EcsContainer {
+    let name = node
+        .get_ignore_case("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or("(unnamed)")
+        .to_string();
+    let mut at = task.at(node.span);
+    at.resource = format!("{}/{}", task.resource, name);
+    let environment = node
+        .get_ignore_case("environment")
+        .map(|list| {
+            list.items()
+                .iter()
+                .filter_map(|kv| {
+                    let name = kv.get_ignore_case("name")?.as_str()?.to_string();
+                    Some(EnvVar {
+                        name,
+                        value: Node::known_str(kv.get_ignore_case("value")),
+                        span: kv.span,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let secrets = node
+        .get_ignore_case("secrets")
+        .map(|list| {
+            list.items()
+                .iter()
+                .filter_map(|kv| Some(kv.get_ignore_case("name")?.as_str()?.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    EcsContainer {
+        name,
+        image: Node::known_str(node.get_ignore_case("image")),
+        privileged: Node::known_bool(node.get_ignore_case("privileged")),
+        readonly_root_filesystem: Node::known_bool(node.get_ignore_case("readonlyRootFilesystem")),
+        user: Node::known_str(node.get_ignore_case("user")),
+        log_configuration: match node.get_ignore_case("logConfiguration") {
+            None => Known::Value(false),
+            Some(n) if matches!(n.value, crate::node::Value::Null) => Known::Value(false),
+            Some(n) if n.is_unknown() => Known::Unknown(n.describe()),
+            Some(_) => Known::Value(true),
+        },
+        environment,
+        secrets,
+        at,
+    }
 }
