@@ -13,6 +13,7 @@ use crate::finding::{Finding, Severity};
 use crate::model::Fact;
 
 pub mod containers;
+pub mod doc;
 pub mod dockerfile;
 pub mod encryption;
 pub mod iam;
