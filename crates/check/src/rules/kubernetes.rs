@@ -730,11 +730,13 @@ static K8S010: RuleMeta = RuleMeta {
 };
 
 /// What is wrong with an image reference, if anything: `:latest`, or no tag and no digest.
-/// References built from variables (`$(IMAGE)`, `${TAG}`, `{{ .Values.image }}`) are not
-/// judged.
+/// References built from variables (`$(IMAGE)`, `${TAG}`, `{{ .Values.image }}`) and
+/// placeholders for the reader to fill in (`<YOUR-IMAGE>`) are not judged.
 fn image_problem(image: &str) -> Option<&'static str> {
     let image = image.trim();
-    if image.is_empty() || image.contains('$') || image.contains("{{") || image.contains('@') {
+    let not_a_reference =
+        image.is_empty() || image.contains(['$', '<', '>', ' ']) || image.contains("{{");
+    if not_a_reference || image.contains('@') {
         return None;
     }
     // A registry may have a port (`localhost:5000/web`): the tag is in the last segment.
@@ -1206,6 +1208,7 @@ pub(crate) mod tests {
             "web:latest@sha256:abc",
             "$(IMAGE)",
             "{{ .Values.image }}",
+            "<YOUR-CONTAINER>",
             "",
         ] {
             assert_eq!(image_problem(image), None, "{image}");
