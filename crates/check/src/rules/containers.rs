@@ -1430,4 +1430,84 @@ mod tests {
             assert!(could_be_secret_value(value), "{value:?}");
         }
     }
+
+    // -----------------------------------------------------------------------------------
+    // The raw JSON and CloudFormation examples through the shared task-definition reader
+    // (the Terraform ones need the Terraform front end, which the pipeline tests cover).
+
+    fn example_tasks(file: &str, text: &str) -> Vec<EcsTaskDefinition> {
+        let at = site("example", 1);
+        match file {
+            "taskdef.json" => {
+                let json: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+                let doc = crate::formats::json::from_serde(&json, Span::line(1));
+                vec![crate::formats::ecs::task_definition_from_node(
+                    at, &doc, None,
+                )]
+            }
+            "template.yaml" => crate::rules::kubernetes::tests::load_yaml(text)
+                .iter()
+                .flat_map(|doc| {
+                    doc.get("Resources")
+                        .map(|r| r.entries().to_vec())
+                        .unwrap_or_default()
+                })
+                .filter(|e| {
+                    e.value.get("Type").and_then(|t| t.as_str()) == Some("AWS::ECS::TaskDefinition")
+                })
+                .filter_map(|e| e.value.get("Properties").cloned())
+                .map(|props| {
+                    crate::formats::ecs::task_definition_from_node(at.clone(), &props, None)
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn json_and_cloudformation_examples_fail_and_pass_as_documented() {
+        for rule in RULES {
+            let code = rule.meta().code;
+            let formats: Vec<&str> = rule.meta().examples.iter().map(|e| e.file).collect();
+            assert_eq!(
+                formats,
+                ["taskdef.json", "template.yaml", "main.tf"],
+                "{code}"
+            );
+            for example in rule.meta().examples.iter().filter(|e| e.file != "main.tf") {
+                let facts = |text: &str| Unit {
+                    facts: example_tasks(example.file, text)
+                        .into_iter()
+                        .map(Fact::EcsTaskDefinition)
+                        .collect(),
+                };
+                let failing = facts(example.failing);
+                assert_eq!(failing.facts.len(), 1, "{code} {}", example.file);
+                assert!(
+                    !run(*rule, &failing).is_empty(),
+                    "{code} {} failing example passes",
+                    example.file
+                );
+                let passing = facts(example.passing);
+                assert_eq!(passing.facts.len(), 1, "{code} {}", example.file);
+                assert!(
+                    run(*rule, &passing).is_empty(),
+                    "{code} {} passing example fails",
+                    example.file
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn terraform_examples_are_valid_hcl() {
+        for rule in RULES {
+            for example in rule.meta().examples.iter().filter(|e| e.file == "main.tf") {
+                for text in [example.failing, example.passing] {
+                    let body = hcl_edit::parser::parse_body(text);
+                    assert!(body.is_ok(), "{}: {body:?}", rule.meta().code);
+                }
+            }
+        }
+    }
 }
