@@ -7,7 +7,7 @@
 //! rules check them exactly like regular containers.
 
 use crate::finding::{Finding, Severity};
-use crate::model::{Fact, K8sContainer, Known, Workload};
+use crate::model::{Fact, K8sContainer, Known, Span, Workload};
 use crate::rules::containers::is_literal_secret;
 use crate::rules::{Example, Format, Rule, RuleMeta, Unit};
 
@@ -50,6 +50,18 @@ fn describe(workload: &Workload, container: &K8sContainer) -> String {
 
 fn finding(meta: &'static RuleMeta, c: &K8sContainer, message: String) -> Finding {
     Finding::new(meta, &c.at, &c.name, message)
+}
+
+/// A finding about a securityContext setting points at the securityContext that decides it
+/// (`at`), or at the container when none is written.
+fn security_finding(
+    meta: &'static RuleMeta,
+    c: &K8sContainer,
+    at: Option<Span>,
+    message: String,
+) -> Finding {
+    let site = at.map_or_else(|| c.at.clone(), |span| c.at.at(span));
+    Finding::new(meta, &site, &c.name, message)
 }
 
 /// A setting that is present (known or not); the front end never stores `Some(Absent)`, but
@@ -220,9 +232,10 @@ impl Rule for Privileged {
     fn check(&self, unit: &Unit, out: &mut Vec<Finding>) {
         for (w, c) in containers(unit) {
             if is_true(&c.security.privileged) {
-                out.push(finding(
+                out.push(security_finding(
                     &K8S001,
                     c,
+                    c.security.span,
                     format!("{} runs privileged (privileged: true)", describe(w, c)),
                 ));
             }
@@ -283,9 +296,10 @@ impl Rule for PrivilegeEscalation {
                     None => "allowPrivilegeEscalation is not set and defaults to true",
                 }
             };
-            out.push(finding(
+            out.push(security_finding(
                 &K8S002,
                 c,
+                c.security.span,
                 format!("{} allows privilege escalation ({why})", describe(w, c)),
             ));
         }
@@ -347,9 +361,10 @@ impl Rule for WritableRootFilesystem {
                 Some(_) => "readOnlyRootFilesystem: false",
                 None => "readOnlyRootFilesystem is not set",
             };
-            out.push(finding(
+            out.push(security_finding(
                 &K8S003,
                 c,
+                c.security.span,
                 format!("{} has a writable root filesystem ({why})", describe(w, c)),
             ));
         }
@@ -404,8 +419,14 @@ impl Rule for RunsAsRoot {
         for (w, c) in containers(unit) {
             let user = effective(&c.security.run_as_user, &w.pod_security.run_as_user);
             let non_root = effective(&c.security.run_as_non_root, &w.pod_security.run_as_non_root);
+            let span_of = |level: Level| match level {
+                Level::Container => c.security.span,
+                Level::Pod => w.pod_security.span,
+            };
+            let mut at = c.security.span;
             let why = match (user, non_root) {
                 (Some((Known::Value(0), level)), _) => {
+                    at = span_of(level);
                     format!("runAsUser: 0 is set on {}", level.describe())
                 }
                 (Some((Known::Value(uid), _)), _) if *uid > 0 => continue,
@@ -413,17 +434,21 @@ impl Rule for RunsAsRoot {
                 // A negative UID is invalid: the API server rejects it, nothing runs.
                 (Some((Known::Value(_), _)), _) => continue,
                 (Some((Known::Unknown(_), _)), _) | (_, Some((Known::Unknown(_), _))) => continue,
-                (_, Some((Known::Value(false), level))) => format!(
-                    "runAsNonRoot: false is set on {} and no non-zero runAsUser",
-                    level.describe()
-                ),
+                (_, Some((Known::Value(false), level))) => {
+                    at = span_of(level);
+                    format!(
+                        "runAsNonRoot: false is set on {} and no non-zero runAsUser",
+                        level.describe()
+                    )
+                }
                 _ => "neither the container nor the pod sets runAsNonRoot: true or a \
                       non-zero runAsUser, so the image's user (root by default) applies"
                     .to_string(),
             };
-            out.push(finding(
+            out.push(security_finding(
                 &K8S004,
                 c,
+                at,
                 format!("{} may run as root: {why}", describe(w, c)),
             ));
         }
@@ -638,9 +663,10 @@ impl Rule for Capabilities {
             if problems.is_empty() {
                 continue;
             }
-            out.push(finding(
+            out.push(security_finding(
                 &K8S008,
                 c,
+                c.security.span,
                 format!("{} {}", describe(w, c), problems.join(" and ")),
             ));
         }
@@ -1050,6 +1076,35 @@ pub(crate) mod tests {
             ),
             0
         );
+    }
+
+    #[test]
+    fn findings_point_at_the_security_context_that_decides_them() {
+        let mut c = hardened("app");
+        c.security.span = Some(Span::new(14, 16));
+        c.security.privileged = Some(Known::Value(true));
+        let root_pod = SecurityContext {
+            run_as_user: Some(Known::Value(0)),
+            span: Some(Span::new(6, 7)),
+            ..SecurityContext::default()
+        };
+        let unit = workload("Pod", root_pod, vec![c]);
+        let privileged = run(&Privileged, &unit);
+        assert_eq!((privileged[0].line, privileged[0].end_line), (14, 16));
+        let root = run(&RunsAsRoot, &unit);
+        assert_eq!((root[0].line, root[0].end_line), (6, 7));
+        assert_eq!(root[0].resource_span, Span::new(1, 40));
+        // Lines do not enter the fingerprint: moving the pod's securityContext keeps it.
+        let moved = workload(
+            "Pod",
+            SecurityContext {
+                run_as_user: Some(Known::Value(0)),
+                span: Some(Span::new(20, 21)),
+                ..SecurityContext::default()
+            },
+            vec![hardened("app")],
+        );
+        assert_eq!(run(&RunsAsRoot, &moved)[0].fingerprint, root[0].fingerprint);
     }
 
     #[test]
