@@ -148,7 +148,8 @@ impl Reader {
             let next = node.get(key)?;
             match next.value {
                 Value::Map(_) => node = next,
-                Value::Null => return None,
+                // Null is an empty part; an unresolved expression may be anything.
+                Value::Null | Value::Unknown(_) => return None,
                 _ => {
                     self.error(
                         next.line(),
@@ -175,7 +176,8 @@ impl Reader {
                     ..
                 }) => items,
                 Some(Node {
-                    value: Value::Null, ..
+                    value: Value::Null | Value::Unknown(_),
+                    ..
                 }) => continue,
                 Some(other) => {
                     self.error(
@@ -190,6 +192,9 @@ impl Reader {
                 }
             };
             for (index, item) in items.iter().enumerate() {
+                if item.is_unknown() {
+                    continue;
+                }
                 if !matches!(item.value, Value::Map(_)) {
                     self.error(
                         item.line(),
@@ -255,7 +260,8 @@ impl Reader {
                 ..
             }) => items,
             Some(Node {
-                value: Value::Null, ..
+                value: Value::Null | Value::Unknown(_),
+                ..
             }) => return Vec::new(),
             Some(other) => {
                 self.error(
@@ -300,9 +306,23 @@ impl Reader {
         let Some(node) = node else {
             return SecurityContext::default();
         };
-        match node.value {
+        match &node.value {
             Value::Map(_) => {}
             Value::Null => return SecurityContext::default(),
+            // Nothing is known about any setting: every rule must stay silent.
+            Value::Unknown(unknown) => {
+                let origin = &unknown.origin;
+                return SecurityContext {
+                    privileged: Some(Known::Unknown(origin.clone())),
+                    allow_privilege_escalation: Some(Known::Unknown(origin.clone())),
+                    read_only_root_filesystem: Some(Known::Unknown(origin.clone())),
+                    run_as_non_root: Some(Known::Unknown(origin.clone())),
+                    run_as_user: Some(Known::Unknown(origin.clone())),
+                    capabilities_add: vec![Known::Unknown(origin.clone())],
+                    capabilities_drop: vec![Known::Unknown(origin.clone())],
+                    span: Some(node.span),
+                };
+            }
             _ => {
                 self.error(
                     node.line(),
@@ -669,6 +689,81 @@ pub(crate) mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].containers.len(), 1);
         assert_eq!(found[0].containers[0].name, "ok");
+    }
+
+    #[test]
+    fn unresolved_expressions_are_unknown_not_errors() {
+        let expr = |origin: &str| Node::unknown(origin, Span::line(3));
+        let container = Node::new(
+            Value::Map(vec![
+                Entry {
+                    key: "name".into(),
+                    key_line: 4,
+                    value: Node::string("app", Span::line(4)),
+                },
+                Entry {
+                    key: "securityContext".into(),
+                    key_line: 5,
+                    value: expr("{{ .Values.sc }}"),
+                },
+                Entry {
+                    key: "env".into(),
+                    key_line: 6,
+                    value: expr("{{ .Values.env }}"),
+                },
+            ]),
+            Span::new(4, 6),
+        );
+        let pod_spec = Node::new(
+            Value::Map(vec![
+                Entry {
+                    key: "containers".into(),
+                    key_line: 3,
+                    value: Node::new(Value::List(vec![container, expr("x")]), Span::new(3, 6)),
+                },
+                Entry {
+                    key: "initContainers".into(),
+                    key_line: 7,
+                    value: expr("{{ .Values.init }}"),
+                },
+            ]),
+            Span::new(3, 7),
+        );
+        let pod = tree(
+            &serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}),
+        );
+        let Value::Map(mut entries) = pod.value else {
+            panic!("a map")
+        };
+        entries.push(Entry {
+            key: "spec".into(),
+            key_line: 3,
+            value: pod_spec,
+        });
+        let pod = Node::new(Value::Map(entries), Span::new(1, 7));
+        let parsed = extract(&SourceFile::new("p.yaml", ""), &[pod]);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let found = workloads(&parsed);
+        let [c] = found[0].containers.as_slice() else {
+            panic!("one container")
+        };
+        assert!(matches!(
+            c.security.allow_privilege_escalation,
+            Some(Known::Unknown(_))
+        ));
+        assert!(matches!(c.security.run_as_user, Some(Known::Unknown(_))));
+        assert!(c.security.capabilities_drop.iter().all(Known::is_unknown));
+        assert!(c.env.is_empty());
+
+        let deployment = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}});
+        let mut node = tree(&deployment);
+        if let Value::Map(entries) = &mut node.value
+            && let Some(spec) = entries.iter_mut().find(|e| e.key == "spec")
+        {
+            spec.value = expr("{{ .Values.spec }}");
+        }
+        let parsed = extract(&SourceFile::new("d.yaml", ""), &[node]);
+        assert!(parsed.errors.is_empty() && parsed.facts.is_empty());
     }
 
     #[test]

@@ -1142,6 +1142,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_unresolved_security_context_raises_nothing() {
+        let unknown = || Known::Unknown("{{ .Values.securityContext }}".to_string());
+        let mut c = hardened("app");
+        c.security = SecurityContext {
+            privileged: Some(unknown().map(|_: String| false)),
+            allow_privilege_escalation: Some(unknown().map(|_: String| false)),
+            read_only_root_filesystem: Some(unknown().map(|_: String| false)),
+            run_as_non_root: Some(unknown().map(|_: String| false)),
+            run_as_user: Some(unknown().map(|_: String| 0)),
+            capabilities_add: vec![unknown()],
+            capabilities_drop: vec![unknown()],
+            span: Some(Span::line(12)),
+        };
+        let unit = workload("Pod", SecurityContext::default(), vec![c]);
+        for rule in RULES {
+            assert_eq!(count(*rule, &unit), 0, "{}", rule.meta().code);
+        }
+    }
+
+    #[test]
     fn host_namespaces_are_reported_on_the_workload() {
         let mut unit = with(|_| {});
         if let Some(Fact::Workload(w)) = unit.facts.first_mut() {
