@@ -42,6 +42,7 @@ fn containers(unit: &Unit) -> impl Iterator<Item = &EcsContainer> {
 const DESCRIBES_A_SECRET: &[&str] = &[
     "ALGORITHM",
     "ARN",
+    "AUDIENCE",
     "COUNT",
     "DIR",
     "DISABLED",
@@ -56,8 +57,11 @@ const DESCRIBES_A_SECRET: &[&str] = &[
     "HEADER",
     "HOST",
     "ID",
+    "INTERVAL",
+    "ISSUER",
     "KIND",
     "LENGTH",
+    "LIFETIME",
     "LOCATION",
     "MODE",
     "MOUNT",
@@ -91,6 +95,7 @@ const NON_SECRET_KEYS: &[&str] = &[
     "FOREIGN",
     "HASH",
     "IDEMPOTENCY",
+    "KMS",
     "LOOKUP",
     "OBJECT",
     "PARTITION",
@@ -145,8 +150,9 @@ pub(crate) fn looks_like_secret_name(name: &str) -> bool {
             || w.contains("SECRET")
             || w.contains("PASSPHRASE")
             || w.ends_with("TOKEN")
-            || w == "PASS"
-            || (w == "PWD" && words.len() > 1)
+            // Short forms only as the last word: `DB_PASS`, `DB_PWD`, but not `PWD` (the
+            // shell's working directory) or `PASS_THROUGH`.
+            || ((w == "PASS" || w == "PWD") && w == last && words.len() > 1)
             || w == "APIKEY"
             || w == "ACCESSKEY"
             || w == "PRIVATEKEY"
@@ -161,8 +167,8 @@ pub(crate) fn looks_like_secret_name(name: &str) -> bool {
 }
 
 /// Whether a literal value could be a credential at all: not empty, not a flag, not a
-/// reference to another variable that the runtime expands (`$(DB_PASS)`, `${DB_PASS}`), and
-/// not a template placeholder.
+/// reference to another variable that the runtime expands (`$(DB_PASS)`, `${DB_PASS}`), not
+/// a template placeholder, and not an ARN (which names where a secret is kept).
 pub(crate) fn could_be_secret_value(value: &str) -> bool {
     let trimmed = value.trim();
     const FLAGS: [&str; 10] = [
@@ -172,7 +178,8 @@ pub(crate) fn could_be_secret_value(value: &str) -> bool {
         || FLAGS.iter().any(|f| trimmed.eq_ignore_ascii_case(f))
         || trimmed.contains("$(")
         || trimmed.contains("${")
-        || trimmed.contains("{{"))
+        || trimmed.contains("{{")
+        || trimmed.starts_with("arn:"))
 }
 
 /// A literal environment variable that looks like a credential.
@@ -1382,6 +1389,7 @@ mod tests {
             "SECRET_KEY_BASE",
             "CLIENT_SECRET",
             "REDIS_PASS",
+            "DB_PWD",
             "SSH_PRIVATE_KEY",
             "ENCRYPTION_KEY",
             "LICENSE_KEY",
@@ -1406,6 +1414,9 @@ mod tests {
             "KEY",
             "MONKEY",
             "PASSTHROUGH",
+            "PASS_THROUGH",
+            "KMS_KEY",
+            "TOKEN_LIFETIME",
             "",
         ] {
             assert!(!looks_like_secret_name(name), "{name}");
@@ -1423,6 +1434,7 @@ mod tests {
             "$(DB_PASSWORD)",
             "${TOKEN}",
             "{{ .Values.pw }}",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db",
         ] {
             assert!(!could_be_secret_value(value), "{value:?}");
         }
