@@ -4,7 +4,10 @@
 //! `readonlyRootFilesystem`, CloudFormation `ReadonlyRootFilesystem`.
 
 use crate::formats::Parsed;
-use crate::model::{EcsContainer, EcsTaskDefinition, EnvVar, Known, Node, Site};
+use crate::model::{
+    EcsContainer, EcsTaskDefinition, EnvVar, Fact, Known, Literal, LiteralContext, Node, Site,
+};
+use crate::rules::Format;
 use crate::source::SourceFile;
 
 /// Whether a JSON document is a task definition: `containerDefinitions` at the top, or
@@ -16,8 +19,37 @@ pub fn is_task_definition(doc: &Node) -> bool {
             .is_some()
 }
 
-pub fn extract(_file: &SourceFile, _doc: &Node) -> Parsed {
-    Parsed::default()
+/// A task definition file: the fact, and a literal fact for each literal environment value.
+pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
+    let mut out = Parsed::new(Format::EcsTaskDefinition);
+    let props = doc.get("taskDefinition").unwrap_or(doc);
+    let family = props
+        .get_ignore_case("family")
+        .and_then(Node::as_str)
+        .unwrap_or_else(|| file.name());
+    let at = Site::new(&file.path, family, props.span);
+    let task = task_definition_from_node(at, props, None);
+    out.facts.extend(environment_literals(&task));
+    out.facts.push(Fact::EcsTaskDefinition(task));
+    out
+}
+
+/// Literal facts for the containers' literal environment values, which is where a secret
+/// passed in plain text sits.
+pub fn environment_literals(task: &EcsTaskDefinition) -> Vec<Fact> {
+    task.containers
+        .iter()
+        .flat_map(|container| {
+            container.environment.iter().filter_map(|var| {
+                Some(Fact::Literal(Literal {
+                    at: container.at.at(var.span),
+                    context: LiteralContext::EcsEnvironment,
+                    name: var.name.clone(),
+                    value: var.value.value()?.clone(),
+                }))
+            })
+        })
+        .collect()
 }
 
 /// Reads task-definition properties (`networkMode`, `requiresCompatibilities`,
@@ -37,8 +69,11 @@ pub fn task_definition_from_node(
     let containers = containers
         .or_else(|| props.get_ignore_case("containerDefinitions"))
         .map(|list| {
+            // A container given by an expression (`!If`, a Terraform function) is not known,
+            // and must not pass for one with every setting absent.
             list.items()
                 .iter()
+                .filter(|c| matches!(c.value, crate::node::Value::Map(_)))
                 .map(|c| container_from_node(&at, c))
                 .collect()
         })

@@ -2,8 +2,9 @@
 //! the shared reader that every format uses for policies embedded in templates.
 
 use crate::formats::Parsed;
-use crate::model::{Condition, Known, Node, Policy, PolicyKind, Principal, Site, Statement};
+use crate::model::{Condition, Fact, Known, Node, Policy, PolicyKind, Principal, Site, Statement};
 use crate::node::Value;
+use crate::rules::Format;
 use crate::source::SourceFile;
 
 /// Whether a JSON document is an IAM policy: a `Statement` (object or list) whose entries
@@ -17,8 +18,33 @@ pub fn is_policy(doc: &Node) -> bool {
     })
 }
 
-pub fn extract(_file: &SourceFile, _doc: &Node) -> Parsed {
-    Parsed::default()
+/// A standalone policy file. Its kind is judged from its content: a trust policy names a
+/// principal allowed to assume a role, a resource policy names principals otherwise, and an
+/// identity policy names none.
+pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
+    let mut out = Parsed::new(Format::IamPolicy);
+    let at = Site::new(&file.path, file.name(), doc.span);
+    let mut policy = policy_from_node(at, PolicyKind::Identity, doc);
+    let assumes_role = |s: &Statement| {
+        s.actions.iter().any(|a| {
+            a.value()
+                .is_some_and(|a| a.to_ascii_lowercase().starts_with("sts:assumerole"))
+        })
+    };
+    let with_principal: Vec<&Statement> = policy
+        .statements
+        .iter()
+        .filter(|s| !s.principals.is_empty() || !s.not_principals.is_empty())
+        .collect();
+    policy.kind = if with_principal.iter().any(|s| assumes_role(s)) {
+        PolicyKind::Trust
+    } else if !with_principal.is_empty() {
+        PolicyKind::Resource
+    } else {
+        PolicyKind::Identity
+    };
+    out.facts.push(Fact::Policy(policy));
+    out
 }
 
 /// Reads a policy document (already a [`Node`], from JSON, YAML or HCL) into the model.

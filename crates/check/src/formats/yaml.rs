@@ -59,6 +59,10 @@ fn load_text(text: &str) -> Result<Vec<Node>, (u32, String)> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder {
         blank_lines: text.lines().map(|l| l.trim().is_empty()).collect(),
+        indents: text
+            .lines()
+            .map(|l| l.chars().take_while(|c| c.is_whitespace()).count())
+            .collect(),
         ..Builder::default()
     };
     while let Some(next) = parser.next_event() {
@@ -104,6 +108,8 @@ struct Builder {
     /// Whether each line (0-based) is blank: block scalars keep trailing blank lines in their
     /// extent, which is not where they end to a reader.
     blank_lines: Vec<bool>,
+    /// Leading whitespace of each line (0-based), in characters.
+    indents: Vec<usize>,
 }
 
 /// A finished node and, for a scalar, its text as written (what a map key is named by).
@@ -144,7 +150,7 @@ impl Builder {
                 })
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let mut end = scalar_end_line(&span, line);
+                let mut end = self.scalar_end_line(&span, line);
                 while end > line && self.is_blank(end) {
                     end -= 1;
                 }
@@ -204,6 +210,22 @@ impl Builder {
                     merge_key: false,
                 })
             }
+        }
+    }
+
+    /// The last line of a scalar. saphyr's end marker sits just past it, which for a block
+    /// scalar is the indentation of the next token's line.
+    fn scalar_end_line(&self, span: &YamlSpan, line: u32) -> u32 {
+        let end = span.end.line() as u32;
+        let indent = self
+            .indents
+            .get((end as usize).wrapping_sub(1))
+            .copied()
+            .unwrap_or(0);
+        if end > line && span.end.col() <= indent {
+            end - 1
+        } else {
+            end.max(line)
         }
     }
 
@@ -297,17 +319,6 @@ fn count_nodes(node: &Node) -> usize {
     let mut count = 0;
     node.walk(&mut |_, _| count += 1);
     count
-}
-
-/// The last line of a scalar: saphyr's end marker sits just past it, which for a block scalar
-/// is column 0 of the following line.
-fn scalar_end_line(span: &YamlSpan, line: u32) -> u32 {
-    let end = span.end.line() as u32;
-    if span.end.col() == 0 && end > line {
-        end - 1
-    } else {
-        end.max(line)
-    }
 }
 
 fn is_core_tag(tag: &Tag) -> bool {
