@@ -1202,4 +1202,135 @@ Resources:
         assert_eq!(errors.len(), 1, "{parsed:?}");
         assert_eq!((errors[0].file.as_str(), errors[0].line), ("t.yaml", 5));
     }
+
+    /// The shared corpora: `AIRLOCK_CORPORA`, or `../shared/corpora` next to the workspace.
+    fn corpora() -> Option<std::path::PathBuf> {
+        let dir = std::env::var_os("AIRLOCK_CORPORA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+            });
+        dir.is_dir().then_some(dir)
+    }
+
+    fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            if path.is_dir() {
+                files_under(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+
+    fn source(path: &std::path::Path) -> Option<SourceFile> {
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(SourceFile::new(path.display().to_string(), text))
+    }
+
+    #[test]
+    fn reinvent_corpus_yields_ingress_repositories_secrets_and_tasks() {
+        let Some(root) = corpora() else {
+            println!("skipped: no corpora (set AIRLOCK_CORPORA)");
+            return;
+        };
+        let dir = root.join("reinvent2019-con414");
+        let parse_file = |name: &str| {
+            let file = source(&dir.join(name));
+            let parsed = file.map(|f| formats::parse(&f)).unwrap_or_default();
+            assert_eq!(parsed.len(), 1, "{name}");
+            parsed.into_iter().next().unwrap_or_default()
+        };
+        let vpc = parse_file("cloudformation/00-cluster-fargate-vpc.yml");
+        assert!(vpc.errors.is_empty(), "{:?}", vpc.errors);
+        assert!(vpc.facts.iter().any(|f| matches!(f,
+            Fact::Ingress(i) if i.protocol == Known::Value("all".into())
+                && i.ports == Known::Value(Ports::All)
+                && i.cidrs.contains(&Known::Value("0.0.0.0/0".into())))));
+        assert!(
+            vpc.facts
+                .iter()
+                .any(|f| matches!(f, Fact::EcrRepository(_)))
+        );
+        let asm = parse_file("cloudformation/01-cluster-fargate-vpc-asm.yml");
+        assert!(asm.errors.is_empty(), "{:?}", asm.errors);
+        assert!(
+            asm.facts
+                .iter()
+                .any(|f| matches!(f, Fact::EcrRepository(_)))
+        );
+        assert!(asm.facts.iter().any(|f| matches!(f,
+            Fact::Literal(l) if l.context == LiteralContext::SecretString
+                && l.value.starts_with("fargate:$apr1$"))));
+        for task in [
+            "runtask/00-taskdefinition.json",
+            "runtask/01-taskdefinition.json",
+        ] {
+            let parsed = parse_file(task);
+            assert_eq!(parsed.format, Some(Format::EcsTaskDefinition), "{task}");
+            assert!(
+                parsed.facts.iter().any(|f| matches!(f,
+                Fact::EcsTaskDefinition(t) if t.at.resource == "reinvent2019-con414"
+                    && !t.containers.is_empty())),
+                "{task}: {:?}",
+                parsed.facts
+            );
+        }
+    }
+
+    #[test]
+    fn every_cloudformation_sample_template_parses() {
+        let Some(root) = corpora() else {
+            println!("skipped: no corpora (set AIRLOCK_CORPORA)");
+            return;
+        };
+        let mut paths = Vec::new();
+        files_under(&root.join("aws-cloudformation-templates"), &mut paths);
+        let sources: Vec<SourceFile> = paths
+            .iter()
+            .filter(|p| {
+                let name = p.to_string_lossy().to_ascii_lowercase();
+                [".yaml", ".yml", ".json", ".template"]
+                    .iter()
+                    .any(|e| name.ends_with(e))
+            })
+            .filter_map(|p| source(p))
+            .collect();
+        let mut templates = 0;
+        let mut facts = 0;
+        let mut errors = Vec::new();
+        for file in &sources {
+            let all = formats::parse(file);
+            if !all.iter().any(|p| p.format == Some(Format::CloudFormation))
+                && file.text.contains("Resources")
+            {
+                println!("not a template: {}", file.path);
+            }
+            for parsed in all {
+                if parsed.format == Some(Format::CloudFormation) {
+                    templates += 1;
+                    facts += parsed.facts.len();
+                }
+                errors.extend(parsed.errors);
+            }
+        }
+        let result = crate::scan_sources(&sources, &crate::ScanOptions::default());
+        println!(
+            "{} files, {templates} templates, {facts} facts, {} errors, {} findings",
+            sources.len(),
+            errors.len(),
+            result.findings.len()
+        );
+        for e in &errors {
+            println!("{e}");
+        }
+        assert!(templates >= 180, "only {templates} templates recognised");
+        assert!(errors.is_empty(), "{} parse errors", errors.len());
+        assert_eq!(result.errors, errors);
+    }
 }

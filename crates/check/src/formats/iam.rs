@@ -123,3 +123,60 @@ fn statement_from_node(node: &Node) -> Statement {
         conditions,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats;
+    use crate::node::Span;
+
+    fn policy(text: &str) -> Policy {
+        let parsed = formats::parse(&SourceFile::new("policies/policy.json", text));
+        let found = parsed.into_iter().find_map(|p| {
+            assert!(p.errors.is_empty(), "{:?}", p.errors);
+            assert_eq!(p.format, Some(Format::IamPolicy));
+            p.facts.into_iter().find_map(|f| match f {
+                Fact::Policy(p) => Some(p),
+                _ => None,
+            })
+        });
+        match found {
+            Some(p) => p,
+            None => panic!("no policy in {text}"),
+        }
+    }
+
+    #[test]
+    fn identity_policies_have_no_principal() {
+        let p = policy(
+            "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"}\n  ]\n}",
+        );
+        assert_eq!(p.kind, PolicyKind::Identity);
+        assert_eq!(p.at.resource, "policy.json");
+        assert_eq!(p.at.span, Span::new(1, 6));
+        assert_eq!(p.statements[0].span, Span::line(4));
+        assert_eq!(p.statements[0].actions, vec![Known::Value("*".to_string())]);
+    }
+
+    #[test]
+    fn trust_policies_let_a_principal_assume_a_role() {
+        let p = policy(
+            r#"{"Statement": {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["sts:AssumeRole"]}}"#,
+        );
+        assert_eq!(p.kind, PolicyKind::Trust);
+        assert_eq!(p.statements[0].principals[0].kind, "AWS");
+        let web_identity = policy(
+            r#"{"Statement": [{"Effect": "Allow", "Principal": {"Federated": "x"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}"#,
+        );
+        assert_eq!(web_identity.kind, PolicyKind::Trust);
+    }
+
+    #[test]
+    fn resource_policies_name_principals_for_other_actions() {
+        let p = policy(
+            r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}"#,
+        );
+        assert_eq!(p.kind, PolicyKind::Resource);
+        assert_eq!(p.statements[0].principals[0].kind, "*");
+    }
+}

@@ -54,8 +54,31 @@ pub fn load(file: &SourceFile) -> Result<Vec<Node>, ScanError> {
     })
 }
 
+/// How many under-indented lines [`repair`] may fix in one file.
+const MAX_REPAIRS: usize = 64;
+
 fn load_text(text: &str) -> Result<Vec<Node>, (u32, String)> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut current = Cow::Borrowed(text.strip_prefix('\u{feff}').unwrap_or(text));
+    let mut first_error = None;
+    for _ in 0..=MAX_REPAIRS {
+        match load_once(&current) {
+            Ok(docs) => return Ok(docs),
+            Err((error, syntax)) => {
+                let repaired = syntax.and_then(|e| repair(&current, &e));
+                let error = first_error.get_or_insert(error).clone();
+                match repaired {
+                    Some(text) => current = Cow::Owned(text),
+                    None => return Err(error),
+                }
+            }
+        }
+    }
+    Err(first_error.unwrap_or((1, "invalid YAML".into())))
+}
+
+type LoadFailure = ((u32, String), Option<saphyr_parser::ScanError>);
+
+fn load_once(text: &str) -> Result<Vec<Node>, LoadFailure> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder {
         blank_lines: text.lines().map(|l| l.trim().is_empty()).collect(),
@@ -67,18 +90,83 @@ fn load_text(text: &str) -> Result<Vec<Node>, (u32, String)> {
     };
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| {
-            (
+            let error = (
                 (e.marker().line() as u32).max(1),
                 format!(
                     "invalid YAML: {} (column {})",
                     e.info(),
                     e.marker().col() + 1
                 ),
-            )
+            );
+            (error, Some(e))
         })?;
-        builder.event(event, span)?;
+        builder.event(event, span).map_err(|e| (e, None))?;
     }
     Ok(builder.docs)
+}
+
+/// Re-indents the lines of a quoted scalar or flow collection that are indented less than the
+/// block around them. Strict YAML rejects them, but PyYAML and CloudFormation itself accept
+/// them, and templates in the wild rely on it. Leading white space is insignificant in those
+/// two places (it is folded away in a quoted scalar, and separates nothing in a flow
+/// collection), so padding them changes no value and no line number.
+fn repair(text: &str, error: &saphyr_parser::ScanError) -> Option<String> {
+    let marker = error.marker();
+    let at = text.char_indices().nth(marker.index()).map(|(i, _)| i)?;
+    let padding = " ".repeat(marker.col() + 1);
+    match error.info() {
+        "invalid indentation in quoted scalar" => {
+            let quote = text.get(at..)?.chars().next()?;
+            let close = closing_quote(text, at, quote)?;
+            let mut out = String::with_capacity(text.len() + 256);
+            let mut last = 0;
+            for (i, _) in text
+                .get(..close)?
+                .match_indices('\n')
+                .filter(|(i, _)| *i > at)
+            {
+                out.push_str(text.get(last..=i)?);
+                out.push_str(&padding);
+                last = i + 1;
+            }
+            out.push_str(text.get(last..)?);
+            Some(out)
+        }
+        "invalid indentation" | "invalid indentation in flow construct" => {
+            let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+            let rest = text.get(at..)?;
+            let flow = error.info() != "invalid indentation" || rest.starts_with([']', '}', ',']);
+            if !flow || text.get(line_start..at)?.trim() != "" {
+                return None;
+            }
+            let mut out = String::with_capacity(text.len() + padding.len() * 2);
+            out.push_str(text.get(..line_start)?);
+            out.push_str(&padding);
+            out.push_str(&padding);
+            out.push_str(text.get(line_start..)?);
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// The byte offset of the quote closing the scalar opened at `open`.
+fn closing_quote(text: &str, open: usize, quote: char) -> Option<usize> {
+    let body = text.get(open + 1..)?;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            ('"', '\\') => {
+                chars.next();
+            }
+            ('\'', '\'') if chars.peek().is_some_and(|(_, n)| *n == '\'') => {
+                chars.next();
+            }
+            (q, c) if q == c => return Some(open + 1 + i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A collection being built, with what its start event said about it.
@@ -642,5 +730,79 @@ mod tests {
         assert!(load(&SourceFile::new("deep.yaml", text)).is_err());
         let text = format!("{}x{}", "[".repeat(300), "]".repeat(300));
         assert!(load(&SourceFile::new("deep.yaml", text)).is_err());
+    }
+
+    #[test]
+    fn under_indented_quoted_scalars_and_flow_collections_load_as_cloudformation_does() {
+        let text = "Outputs:\n  Help:\n    Value: 'one two\n    three'\n    Other: x\nPolicy:\n    Key: [\n        a,\n        b\n    ]\n    After: !Ref y\n";
+        let doc = load_one(text);
+        assert_eq!(
+            value(&doc, &["Outputs", "Help", "Value"]),
+            Value::String("one two three".into())
+        );
+        assert_eq!(
+            value(&doc, &["Outputs", "Help", "Other"]),
+            Value::String("x".into())
+        );
+        let keys: Vec<String> = doc
+            .path(&["Policy", "Key"])
+            .map(|n| {
+                n.items()
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(keys, vec!["a", "b"]);
+        assert_eq!(doc.path(&["Policy", "After"]).map(Node::line), Some(11));
+        // A genuinely mis-indented block is still an error, at its line.
+        let broken = load(&SourceFile::new("bad.yaml", "a:\n    b: 1\n  c: 2\n"));
+        assert_eq!(broken.map_err(|e| e.line).err(), Some(3));
+    }
+
+    /// Every prefix of the corpus templates, and each with bytes flipped, loads or fails with a
+    /// located error, but never panics.
+    #[test]
+    fn truncated_and_mangled_files_never_panic() {
+        let mut samples = vec![
+            "a: !Ref [b, {c: *d}]\n".to_string(),
+            "k: &x [*x]\n".to_string(),
+            "? [a, b]\n: c\n--- !Sub\n- '\n".to_string(),
+        ];
+        let dir = std::env::var_os("AIRLOCK_CORPORA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+            })
+            .join("reinvent2019-con414/cloudformation");
+        for name in [
+            "00-cluster-fargate-vpc.yml",
+            "01-cluster-fargate-vpc-asm.yml",
+        ] {
+            if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+                samples.push(text);
+            }
+        }
+        if samples.len() == 3 {
+            println!("corpus files skipped: not found under {}", dir.display());
+        }
+        for text in &samples {
+            let cuts = text.char_indices().map(|(i, _)| i).step_by(11);
+            for cut in cuts {
+                let prefix = text.get(..cut).unwrap_or_default();
+                let _ = load(&SourceFile::new("cut.yaml", prefix));
+                let _ = crate::formats::parse(&SourceFile::new("cut.yaml", prefix));
+                let mut mangled: Vec<char> = text.chars().collect();
+                if let Some(c) = mangled.get_mut(cut % text.chars().count().max(1)) {
+                    *c = ['[', ':', '\'', '!', '&', '*', '\t', '{', '-', '"'][cut % 10];
+                }
+                let mangled: String = mangled.into_iter().collect();
+                if let Err(e) = load(&SourceFile::new("mangled.yaml", mangled.as_str())) {
+                    assert!(e.line >= 1, "{e}");
+                }
+                let _ = crate::formats::parse(&SourceFile::new("mangled.yaml", mangled));
+            }
+        }
     }
 }
