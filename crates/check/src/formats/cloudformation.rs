@@ -295,13 +295,45 @@ fn resource_facts(file: &SourceFile, kind: &str, r: &Resource<'_>, out: &mut Par
                 }
             }
         }
-        "AWS::EC2::Instance" | "AWS::AutoScaling::LaunchConfiguration" => {
+        "AWS::EC2::Instance" => {
             user_data(r, r.raw.get("UserData"), facts);
+            interface_public_ips(r, props.get("NetworkInterfaces"), "EC2 instance", facts);
+        }
+        "AWS::AutoScaling::LaunchConfiguration" => {
+            user_data(r, r.raw.get("UserData"), facts);
+            if let Some(node) = props.get("AssociatePublicIpAddress") {
+                facts.push(Fact::PublicIp(PublicIp {
+                    at: r.at(Some(node)),
+                    what: "launch configuration".into(),
+                    assign_public_ip: Node::known_bool(Some(node)),
+                }));
+            }
         }
         "AWS::EC2::LaunchTemplate" => {
             user_data(r, r.raw.path(&["LaunchTemplateData", "UserData"]), facts);
+            let interfaces = props.path(&["LaunchTemplateData", "NetworkInterfaces"]);
+            interface_public_ips(r, interfaces, "launch template", facts);
         }
         _ => {}
+    }
+}
+
+/// Network interfaces that say whether they get a public IP. When they do not say, the
+/// subnet decides, which is not this resource's doing: no fact.
+fn interface_public_ips(
+    r: &Resource<'_>,
+    interfaces: Option<&Node>,
+    what: &str,
+    facts: &mut Vec<Fact>,
+) {
+    for interface in interfaces.map(Node::items).unwrap_or_default() {
+        if let Some(node) = interface.get("AssociatePublicIpAddress") {
+            facts.push(Fact::PublicIp(PublicIp {
+                at: r.at(Some(node)),
+                what: what.into(),
+                assign_public_ip: Node::known_bool(Some(node)),
+            }));
+        }
     }
 }
 
@@ -406,6 +438,7 @@ fn known_text(node: &Node, depth: usize) -> Option<String> {
         return None;
     }
     match &node.value {
+        Value::String(text) if is_dynamic_reference(text) => None,
         Value::String(text) => Some(text.clone()),
         Value::Map(entries) if entries.len() == 1 => {
             let entry = entries.first()?;
@@ -418,7 +451,7 @@ fn known_text(node: &Node, depth: usize) -> Option<String> {
                         _ => argument,
                     };
                     let text = template.as_str()?;
-                    (!text.contains("${")).then(|| text.to_string())
+                    (!text.contains("${") && !is_dynamic_reference(text)).then(|| text.to_string())
                 }
                 "Fn::Join" => {
                     let [separator, parts] = argument.items() else {
@@ -447,7 +480,15 @@ fn parameters_facts(path: &Arc<str>, parameters: &Node, facts: &mut Vec<Fact>) {
         let span = Span::new(entry.key_line, entry.value.span.end_line);
         let site = Site::new(path, entry.key.clone(), span);
         let default = entry.value.get("Default");
-        let default_known = Node::known_str(default);
+        let kind = entry.value.get("Type").and_then(Node::as_str).unwrap_or("");
+        // The default of an SSM parameter type is the name of a parameter, not a value.
+        let default_known = match Node::known_str(default) {
+            Known::Value(name) if kind.starts_with("AWS::SSM::Parameter::") => {
+                Known::Unknown(format!("SSM parameter {name}"))
+            }
+            Known::Value(text) if is_dynamic_reference(&text) => Known::Unknown(text),
+            other => other,
+        };
         if let (Some(node), Known::Value(text)) = (default, &default_known) {
             facts.push(literal(
                 site.at(node.span),
@@ -601,8 +642,15 @@ pub fn without_intrinsics(node: &Node) -> Node {
             Value::List(items.iter().map(without_intrinsics).collect()),
             node.span,
         ),
+        Value::String(text) if is_dynamic_reference(text) => Node::unknown(text.clone(), node.span),
         _ => node.clone(),
     }
+}
+
+/// `{{resolve:secretsmanager:...}}` and `{{resolve:ssm-secure:...}}` are resolved at deploy
+/// time: the template holds a reference, not the value.
+fn is_dynamic_reference(text: &str) -> bool {
+    text.contains("{{resolve:")
 }
 
 /// How an intrinsic is written in short form, for messages: `!Ref AllowedCidr`,
@@ -1129,6 +1177,42 @@ Resources:
     }
 
     #[test]
+    fn dynamic_references_and_ssm_parameter_defaults_are_not_literals() {
+        let text = r#"Parameters:
+  LatestAmi:
+    Type: AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>
+    Default: /aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2
+Resources:
+  Db:
+    Type: AWS::RDS::DBInstance
+    Properties:
+      MasterUserPassword: '{{resolve:secretsmanager:db:SecretString:password}}'
+  Secret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      SecretString: '{{resolve:ssm-secure:token}}'
+  Host:
+    Type: AWS::EC2::Instance
+    Properties:
+      NetworkInterfaces:
+        - AssociatePublicIpAddress: true
+          DeviceIndex: 0
+"#;
+        let parsed = parse("template.yaml", text);
+        let literals = parsed
+            .facts
+            .iter()
+            .filter(|f| matches!(f, Fact::Literal(_)))
+            .count();
+        assert_eq!(literals, 0, "{:#?}", parsed.facts);
+        assert!(parsed.facts.iter().any(|f| matches!(f,
+            Fact::Parameter(p) if p.default.is_unknown())));
+        assert!(parsed.facts.iter().any(|f| matches!(f,
+            Fact::PublicIp(p) if p.assign_public_ip == Known::Value(true)
+                && p.what == "EC2 instance" && p.at.span == Span::line(18))));
+    }
+
+    #[test]
     fn metadata_suppressions_cover_the_resource() {
         let text = r#"AWSTemplateFormatVersion: '2010-09-09'
 Resources:
@@ -1332,5 +1416,37 @@ Resources:
         assert!(templates >= 180, "only {templates} templates recognised");
         assert!(errors.is_empty(), "{} parse errors", errors.len());
         assert_eq!(result.errors, errors);
+    }
+
+    #[test]
+    fn every_corpus_yaml_and_json_file_loads_or_fails_with_a_line() {
+        let Some(root) = corpora() else {
+            println!("skipped: no corpora (set AIRLOCK_CORPORA)");
+            return;
+        };
+        let mut paths = Vec::new();
+        files_under(&root, &mut paths);
+        let (mut yaml_files, mut json_files, mut failures) = (0, 0, 0);
+        for path in &paths {
+            let name = path.to_string_lossy().to_ascii_lowercase();
+            let Some(file) = source(path) else { continue };
+            let error = if name.ends_with(".yaml") || name.ends_with(".yml") {
+                yaml_files += 1;
+                crate::formats::yaml::load(&file).err()
+            } else if name.ends_with(".json") {
+                json_files += 1;
+                json::load(&file).err()
+            } else {
+                continue;
+            };
+            if let Some(e) = error {
+                failures += 1;
+                println!("{e}");
+                assert!(e.line >= 1 && e.line <= file.line_count() + 1, "{e}");
+                assert_eq!(e.file, file.path.as_ref());
+            }
+        }
+        println!("{yaml_files} YAML files, {json_files} JSON files, {failures} do not load");
+        assert!(yaml_files + json_files > 0);
     }
 }
