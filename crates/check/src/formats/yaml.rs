@@ -24,7 +24,7 @@ const ALIAS_NODE_BUDGET: usize = 100_000;
 const MAX_DEPTH: usize = 256;
 
 /// CloudFormation functions whose short form `!Name v` is the long form `{Fn::Name: v}`.
-const CFN_FUNCTIONS: [&str; 17] = [
+const CFN_FUNCTIONS: [&str; 18] = [
     "Sub",
     "Join",
     "Select",
@@ -42,6 +42,7 @@ const CFN_FUNCTIONS: [&str; 17] = [
     "Transform",
     "GetAtt",
     "Length",
+    "ToJsonString",
 ];
 
 /// Every document of a (multi-document) YAML file. Empty documents (a stray `---`) are left
@@ -116,7 +117,11 @@ fn repair(text: &str, error: &saphyr_parser::ScanError) -> Option<String> {
     let padding = " ".repeat(marker.col() + 1);
     match error.info() {
         "invalid indentation in quoted scalar" => {
-            let quote = text.get(at..)?.chars().next()?;
+            let quote = text
+                .get(at..)?
+                .chars()
+                .next()
+                .filter(|c| *c == '\'' || *c == '"')?;
             let close = closing_quote(text, at, quote)?;
             let mut out = String::with_capacity(text.len() + 256);
             let mut last = 0;
@@ -220,6 +225,11 @@ impl Builder {
                 let Some(target) = self.anchors.get(&id) else {
                     return Err((line, "alias to an undefined anchor".into()));
                 };
+                // Each alias can nest its target one level deeper than before: keep the
+                // tree within the depth the rest of the scanner can recurse into.
+                if self.stack.len() + depth(target) > MAX_DEPTH {
+                    return Err((line, format!("nesting deeper than {MAX_DEPTH} levels")));
+                }
                 self.alias_nodes += count_nodes(target);
                 if self.alias_nodes > ALIAS_NODE_BUDGET {
                     return Err((
@@ -400,6 +410,16 @@ fn merge(entries: &mut Vec<Entry>, value: Node, name: &str, key_line: u32) {
                 }
             }
         }
+    }
+}
+
+/// How deep a tree is; trees built here are at most [`MAX_DEPTH`] deep, so this recursion is
+/// bounded.
+fn depth(node: &Node) -> usize {
+    match &node.value {
+        Value::List(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Map(entries) => 1 + entries.iter().map(|e| depth(&e.value)).max().unwrap_or(0),
+        _ => 1,
     }
 }
 
@@ -687,6 +707,18 @@ mod tests {
         match load(&SourceFile::new("bomb.yaml", text)) {
             Ok(_) => panic!("alias bomb loaded"),
             Err(e) => assert!(e.message.contains("alias"), "{e}"),
+        }
+    }
+
+    #[test]
+    fn aliases_cannot_nest_deeper_than_the_limit() {
+        let mut text = String::from("a0: &a0 [x]\n");
+        for i in 1..400 {
+            text.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        match load(&SourceFile::new("deep.yaml", text)) {
+            Ok(_) => panic!("nested aliases loaded"),
+            Err(e) => assert!(e.message.contains("nesting"), "{e}"),
         }
     }
 
