@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
+use crate::finding::ScanError;
 use crate::formats::{Parsed, ecs, iam, json};
 use crate::model::{
-    CloudTrail, EcrRepository, EncryptedKind, Encryption, Fact, FlowLog, Ingress, Known,
-    LiteralContext, LogGroup, NetworkAclEntry, Parameter, PolicyKind, Ports, PublicIp, Site, Vpc,
-    normalise_protocol,
+    CloudTrail, EcrRepository, EncryptedKind, Encryption, Fact, FlowLog, Ingress, Known, Literal,
+    LiteralContext, LogGroup, NetworkAclEntry, Node, Parameter, PolicyKind, Ports, PublicIp, Site,
+    Vpc, normalise_protocol,
 };
-use crate::model::{Literal, Node};
 use crate::node::{Entry, Span, Value};
 use crate::rules::Format;
 use crate::source::SourceFile;
@@ -77,6 +77,11 @@ pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
         return out;
     };
     for entry in entries {
+        // `Fn::ForEach::Name` (the language extensions transform) generates resources from a
+        // template fragment; they are not known until the transform runs.
+        if entry.key.starts_with("Fn::ForEach") {
+            continue;
+        }
         let resource = &entry.value;
         let span = Span::new(entry.key_line, resource.span.end_line);
         if !matches!(resource.value, Value::Map(_)) {
@@ -109,6 +114,12 @@ pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
             .cloned()
             .unwrap_or_else(|| Node::new(Value::Map(Vec::new()), Span::line(entry.key_line)));
         let props = without_intrinsics(&raw);
+        // Properties chosen by an expression (`Properties: !If [...]`) are unknown as a whole:
+        // reading them would take every setting for absent.
+        let needs_props = !matches!(kind, "AWS::EC2::VPC" | "AWS::IAM::AccessKey");
+        if props.is_unknown() && needs_props {
+            continue;
+        }
         let resource = Resource {
             site: &site,
             raw: &raw,
@@ -120,8 +131,8 @@ pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
     out
 }
 
-fn error(file: &SourceFile, line: u32, message: impl Into<String>) -> crate::finding::ScanError {
-    crate::finding::ScanError {
+fn error(file: &SourceFile, line: u32, message: impl Into<String>) -> ScanError {
+    ScanError {
         file: file.path.to_string(),
         line,
         message: message.into(),
@@ -421,7 +432,7 @@ fn inline_policies(file: &SourceFile, r: &Resource<'_>, out: &mut Parsed) {
 
 /// User data whose text is known: a literal, or `Fn::Base64` / `Fn::Sub` without
 /// substitutions / `Fn::Join` of known parts around one.
-fn user_data(r: &Resource<'_>, raw: Option<&Node>, facts: &mut Vec<crate::model::Fact>) {
+fn user_data(r: &Resource<'_>, raw: Option<&Node>, facts: &mut Vec<Fact>) {
     let Some(raw) = raw else { return };
     if let Some(text) = known_text(raw, 0) {
         facts.push(literal(
@@ -1210,6 +1221,28 @@ Resources:
         assert!(parsed.facts.iter().any(|f| matches!(f,
             Fact::PublicIp(p) if p.assign_public_ip == Known::Value(true)
                 && p.what == "EC2 instance" && p.at.span == Span::line(18))));
+    }
+
+    #[test]
+    fn unknown_properties_and_generated_resources_give_no_facts() {
+        let text = r#"Transform: AWS::LanguageExtensions
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Repo:
+    Type: AWS::ECR::Repository
+    Properties: !If [Prod, {ImageTagMutability: IMMUTABLE}, {ImageTagMutability: MUTABLE}]
+  Fn::ForEach::Queues:
+    - Name
+    - [A, B]
+    - Queue${Name}:
+        Type: AWS::SQS::Queue
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: !If [Big, {CidrBlock: 10.0.0.0/8}, {CidrBlock: 10.0.0.0/16}]
+"#;
+        let parsed = parse("template.yaml", text);
+        assert_eq!(parsed.facts.len(), 1, "{:#?}", parsed.facts);
+        assert!(matches!(&parsed.facts[0], Fact::Vpc(v) if v.names == ["Vpc"]));
     }
 
     #[test]
