@@ -531,7 +531,9 @@ fn looks_secret(name: &str) -> bool {
         "privatekey",
         "credential",
     ];
-    const REFERENCE: [&str; 20] = [
+    // Suffixes of names that refer to a secret or configure one, rather than hold it
+    // (`HttpTokens: required` is the IMDSv2 switch).
+    const REFERENCE: [&str; 21] = [
         "arn",
         "arns",
         "id",
@@ -552,12 +554,17 @@ fn looks_secret(name: &str) -> bool {
         "parameter",
         "url",
         "units",
+        "tokens",
     ];
     SECRET.iter().any(|s| lower.contains(s)) && !REFERENCE.iter().any(|r| lower.ends_with(r))
 }
 
 /// Literal strings in properties named like secrets (`MasterUserPassword: hunter2`).
 fn secret_named_literals(site: &Site, props: &Node, kind: &str, facts: &mut Vec<Fact>) {
+    // A database parameter group's settings are engine options (`old_passwords: 0`).
+    if kind.ends_with("ParameterGroup") {
+        return;
+    }
     // Values already reported in a more specific context (Lambda environment, ECS
     // environment) are not reported again.
     let reported: Vec<(String, Span)> = facts
@@ -954,6 +961,11 @@ Resources:
         assert!(facts.iter().any(|f| matches!(f,
             Fact::Literal(l) if l.context == LiteralContext::Attribute
                 && l.name == "MasterUserPassword" && l.at.resource == "Db")));
+        assert!(!looks_secret("HttpTokens"));
+        assert!(!looks_secret("SecretArn"));
+        assert!(!looks_secret("PasswordLength"));
+        assert!(looks_secret("ClientSecret"));
+        assert!(looks_secret("AuthToken"));
         // Neither the unknown user name nor the secret's own string count as attributes.
         let attributes = facts
             .iter()
@@ -1208,6 +1220,11 @@ Resources:
       NetworkInterfaces:
         - AssociatePublicIpAddress: true
           DeviceIndex: 0
+  Params:
+    Type: AWS::RDS::DBParameterGroup
+    Properties:
+      Parameters:
+        old_passwords: '0'
 "#;
         let parsed = parse("template.yaml", text);
         let literals = parsed
@@ -1432,6 +1449,13 @@ Resources:
                 if parsed.format == Some(Format::CloudFormation) {
                     templates += 1;
                     facts += parsed.facts.len();
+                }
+                for fact in &parsed.facts {
+                    if let Fact::Literal(l) = fact
+                        && std::env::var_os("AIRLOCK_SHOW_LITERALS").is_some()
+                    {
+                        println!("literal {:?} {} {}", l.context, l.name, l.at.resource);
+                    }
                 }
                 errors.extend(parsed.errors);
             }
