@@ -1437,6 +1437,7 @@ Resources:
             .collect();
         let mut templates = 0;
         let mut facts = 0;
+        let mut kinds = std::collections::BTreeMap::new();
         let mut errors = Vec::new();
         for file in &sources {
             let all = formats::parse(file);
@@ -1451,6 +1452,9 @@ Resources:
                     facts += parsed.facts.len();
                 }
                 for fact in &parsed.facts {
+                    let kind = format!("{fact:?}");
+                    let kind = kind.split('(').next().unwrap_or_default().to_string();
+                    *kinds.entry(kind).or_insert(0usize) += 1;
                     if let Fact::Literal(l) = fact
                         && std::env::var_os("AIRLOCK_SHOW_LITERALS").is_some()
                     {
@@ -1467,6 +1471,7 @@ Resources:
             errors.len(),
             result.findings.len()
         );
+        println!("facts by kind: {kinds:?}");
         for e in &errors {
             println!("{e}");
         }
