@@ -1053,6 +1053,38 @@ Resources:
     }
 
     #[test]
+    fn standalone_ingress_resources_are_facts() {
+        let text = r#"Resources:
+  Rdp:
+    Type: AWS::EC2::SecurityGroupIngress
+    Properties:
+      GroupId: !Ref Sg
+      IpProtocol: "6"
+      FromPort: 3389
+      ToPort: 3389
+      CidrIpv6: ::/0
+  FromGroup:
+    Type: AWS::EC2::SecurityGroupIngress
+    Properties:
+      GroupId: !Ref Sg
+      IpProtocol: tcp
+      FromPort: 0
+      ToPort: 65535
+      SourceSecurityGroupId: !Ref Other
+"#;
+        let parsed = parse("template.yaml", text);
+        let rules = ingresses(&parsed.facts);
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].at.resource, "Rdp");
+        assert_eq!(rules[0].at.span, Span::new(2, 9));
+        assert_eq!(rules[0].protocol, Known::Value("tcp".into()));
+        assert_eq!(rules[0].ports, Known::Value(Ports::Range(3389, 3389)));
+        assert_eq!(rules[0].cidrs, vec![Known::Value("::/0".into())]);
+        assert_eq!(rules[1].ports, Known::Value(Ports::All));
+        assert!(rules[1].cidrs.is_empty());
+    }
+
+    #[test]
     fn iam_encryption_logging_and_access_keys() {
         let text = r#"AWSTemplateFormatVersion: '2010-09-09'
 Resources:
