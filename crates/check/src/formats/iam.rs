@@ -2,8 +2,9 @@
 //! the shared reader that every format uses for policies embedded in templates.
 
 use crate::formats::Parsed;
-use crate::model::{Condition, Known, Node, Policy, PolicyKind, Principal, Site, Statement};
+use crate::model::{Condition, Fact, Known, Node, Policy, PolicyKind, Principal, Site, Statement};
 use crate::node::Value;
+use crate::rules::Format;
 use crate::source::SourceFile;
 
 /// Whether a JSON document is an IAM policy: a `Statement` (object or list) whose entries
@@ -17,8 +18,33 @@ pub fn is_policy(doc: &Node) -> bool {
     })
 }
 
-pub fn extract(_file: &SourceFile, _doc: &Node) -> Parsed {
-    Parsed::default()
+/// A standalone policy file. Its kind is judged from its content: a trust policy names a
+/// principal allowed to assume a role, a resource policy names principals otherwise, and an
+/// identity policy names none.
+pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
+    let mut out = Parsed::new(Format::IamPolicy);
+    let at = Site::new(&file.path, file.name(), doc.span);
+    let mut policy = policy_from_node(at, PolicyKind::Identity, doc);
+    let assumes_role = |s: &Statement| {
+        s.actions.iter().any(|a| {
+            a.value()
+                .is_some_and(|a| a.to_ascii_lowercase().starts_with("sts:assumerole"))
+        })
+    };
+    let with_principal: Vec<&Statement> = policy
+        .statements
+        .iter()
+        .filter(|s| !s.principals.is_empty() || !s.not_principals.is_empty())
+        .collect();
+    policy.kind = if with_principal.iter().any(|s| assumes_role(s)) {
+        PolicyKind::Trust
+    } else if !with_principal.is_empty() {
+        PolicyKind::Resource
+    } else {
+        PolicyKind::Identity
+    };
+    out.facts.push(Fact::Policy(policy));
+    out
 }
 
 /// Reads a policy document (already a [`Node`], from JSON, YAML or HCL) into the model.
@@ -95,5 +121,62 @@ fn statement_from_node(node: &Node) -> Statement {
         principals: principals(node.get("Principal")),
         not_principals: principals(node.get("NotPrincipal")),
         conditions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats;
+    use crate::node::Span;
+
+    fn policy(text: &str) -> Policy {
+        let parsed = formats::parse(&SourceFile::new("policies/policy.json", text));
+        let found = parsed.into_iter().find_map(|p| {
+            assert!(p.errors.is_empty(), "{:?}", p.errors);
+            assert_eq!(p.format, Some(Format::IamPolicy));
+            p.facts.into_iter().find_map(|f| match f {
+                Fact::Policy(p) => Some(p),
+                _ => None,
+            })
+        });
+        match found {
+            Some(p) => p,
+            None => panic!("no policy in {text}"),
+        }
+    }
+
+    #[test]
+    fn identity_policies_have_no_principal() {
+        let p = policy(
+            "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"}\n  ]\n}",
+        );
+        assert_eq!(p.kind, PolicyKind::Identity);
+        assert_eq!(p.at.resource, "policy.json");
+        assert_eq!(p.at.span, Span::new(1, 6));
+        assert_eq!(p.statements[0].span, Span::line(4));
+        assert_eq!(p.statements[0].actions, vec![Known::Value("*".to_string())]);
+    }
+
+    #[test]
+    fn trust_policies_let_a_principal_assume_a_role() {
+        let p = policy(
+            r#"{"Statement": {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["sts:AssumeRole"]}}"#,
+        );
+        assert_eq!(p.kind, PolicyKind::Trust);
+        assert_eq!(p.statements[0].principals[0].kind, "AWS");
+        let web_identity = policy(
+            r#"{"Statement": [{"Effect": "Allow", "Principal": {"Federated": "x"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}"#,
+        );
+        assert_eq!(web_identity.kind, PolicyKind::Trust);
+    }
+
+    #[test]
+    fn resource_policies_name_principals_for_other_actions() {
+        let p = policy(
+            r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}"#,
+        );
+        assert_eq!(p.kind, PolicyKind::Resource);
+        assert_eq!(p.statements[0].principals[0].kind, "*");
     }
 }
