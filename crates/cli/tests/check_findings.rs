@@ -8,9 +8,30 @@ mod common;
 
 use common::{INSECURE_FIXTURES, Scratch, stderr, stdout};
 
-/// A Dockerfile that runs as root (DKR001, high) and whose other findings are at most
-/// medium, so that `--severity critical` passes it and `--severity high` fails it.
-const ROOT_DOCKERFILE: &str = "FROM alpine:3.20\nRUN apk add --no-cache curl\n";
+/// A Deployment whose container may run as root (K8S004, high) and whose other findings
+/// are at most medium, so that `--severity critical` passes it and `--severity high` fails
+/// it. `{suppression}` is replaced by a comment line (or nothing).
+const ROOT_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+{suppression}        - name: web
+          image: nginx:1.27
+"#;
+
+fn deployment(suppression: &str) -> String {
+    ROOT_DEPLOYMENT.replace("{suppression}", suppression)
+}
+
+const RUNS_AS_ROOT: &str = "K8S004";
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON report")
@@ -47,7 +68,7 @@ fn findings_exit_1_and_every_fixture_raises_something() {
         );
     }
     let rules = rules_of(&report);
-    for expected in ["DKR001", "NET001", "K8S001", "ECS001", "IAM001"] {
+    for expected in ["NET001", "K8S001", "ECS001", "IAM001", "DKR001"] {
         assert!(
             rules.iter().any(|r| r == expected),
             "{expected} missing: {rules:?}"
@@ -58,23 +79,23 @@ fn findings_exit_1_and_every_fixture_raises_something() {
 #[test]
 fn the_severity_threshold_decides_the_exit_code() {
     let dir = Scratch::new("threshold");
-    dir.write("Dockerfile", ROOT_DOCKERFILE);
+    dir.write("deployment.yaml", &deployment(""));
     let out = dir.airlock(&["check", "--format", "json", "--severity", "high", "."]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(rules_of(&json(&out)).contains(&"DKR001".to_string()));
+    assert!(rules_of(&json(&out)).contains(&RUNS_AS_ROOT.to_string()));
 
     let out = dir.airlock(&["check", "--format", "json", "--severity", "critical", "."]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     // The report still lists what is below the threshold.
-    assert!(rules_of(&json(&out)).contains(&"DKR001".to_string()));
+    assert!(rules_of(&json(&out)).contains(&RUNS_AS_ROOT.to_string()));
 }
 
 #[test]
 fn inline_suppressions_count_unless_turned_off() {
     let dir = Scratch::new("suppressions");
     dir.write(
-        "Dockerfile",
-        "# airlock:ignore DKR001 build image, never deployed\nFROM alpine:3.20\nRUN apk add --no-cache curl\n",
+        "deployment.yaml",
+        &deployment("        # airlock:ignore K8S002,K8S004 the image sets USER 10001\n"),
     );
     let out = dir.airlock(&["check", "--format", "json", "--severity", "high", "."]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -84,7 +105,7 @@ fn inline_suppressions_count_unless_turned_off() {
             .as_array()
             .expect("findings")
             .iter()
-            .any(|f| f["rule"] == "DKR001" && f["suppressed"] == "build image, never deployed"),
+            .any(|f| f["rule"] == RUNS_AS_ROOT && f["suppressed"] == "the image sets USER 10001"),
         "{report}"
     );
 
@@ -98,13 +119,13 @@ fn inline_suppressions_count_unless_turned_off() {
         ".",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(rules_of(&json(&out)).contains(&"DKR001".to_string()));
+    assert!(rules_of(&json(&out)).contains(&RUNS_AS_ROOT.to_string()));
 }
 
 #[test]
 fn a_baseline_leaves_out_known_findings_but_not_new_ones() {
     let dir = Scratch::new("baseline");
-    dir.write("app/Dockerfile", ROOT_DOCKERFILE);
+    dir.write("app/deployment.yaml", &deployment(""));
     let out = dir.airlock(&["check", "--write-baseline", "baseline.json", "."]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let baseline: serde_json::Value =
@@ -112,18 +133,21 @@ fn a_baseline_leaves_out_known_findings_but_not_new_ones() {
     assert!(
         baseline["findings"]
             .as_array()
-            .is_some_and(|f| f.iter().any(|e| e["rule"] == "DKR001")),
+            .is_some_and(|f| f.iter().any(|e| e["rule"] == RUNS_AS_ROOT)),
         "{baseline}"
     );
 
     // Moving the code keeps it baselined.
-    dir.write("app/Dockerfile", &format!("\n\n{ROOT_DOCKERFILE}"));
+    dir.write(
+        "app/deployment.yaml",
+        &format!("# moved down\n\n{}", deployment("")),
+    );
     let out = dir.airlock(&["check", "--baseline", "baseline.json", "."]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains(" baselined"), "{}", stdout(&out));
     assert!(!stdout(&out).contains(", 0 baselined"), "{}", stdout(&out));
 
-    dir.write("worker/Dockerfile", ROOT_DOCKERFILE);
+    dir.write("worker/deployment.yaml", &deployment(""));
     let out = dir.airlock(&[
         "check",
         "--format",
@@ -152,7 +176,7 @@ fn a_baseline_leaves_out_known_findings_but_not_new_ones() {
 #[test]
 fn parse_errors_win_over_findings_and_the_report_is_complete() {
     let dir = Scratch::new("parse-error");
-    dir.write("Dockerfile", ROOT_DOCKERFILE);
+    dir.write("deployment.yaml", &deployment(""));
     dir.write(
         "template.yaml",
         "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Bucket:\n    Type: AWS::S3::Bucket\n    Properties: [unclosed\n",
@@ -161,7 +185,7 @@ fn parse_errors_win_over_findings_and_the_report_is_complete() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let report = json(&out);
     assert!(
-        rules_of(&report).contains(&"DKR001".to_string()),
+        rules_of(&report).contains(&RUNS_AS_ROOT.to_string()),
         "{report}"
     );
     let error = &report["errors"][0];
@@ -180,22 +204,19 @@ fn parse_errors_win_over_findings_and_the_report_is_complete() {
         "{}",
         stdout(&human)
     );
-    assert!(stdout(&human).contains("DKR001"), "{}", stdout(&human));
+    assert!(stdout(&human).contains(RUNS_AS_ROOT), "{}", stdout(&human));
 }
 
 #[test]
 fn the_human_report_shows_code_fix_and_docs() {
     let dir = Scratch::new("human");
-    dir.write("Dockerfile", ROOT_DOCKERFILE);
-    let out = dir.airlock(&["check", "Dockerfile"]);
+    dir.write("deployment.yaml", &deployment(""));
+    let out = dir.airlock(&["check", "deployment.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.starts_with("Dockerfile\n"), "{text}");
-    assert!(text.contains("DKR001 dockerfile-runs-as-root"), "{text}");
-    assert!(
-        text.contains(" | FROM alpine:3.20") || text.contains(" | RUN apk"),
-        "{text}"
-    );
+    assert!(text.starts_with("deployment.yaml\n"), "{text}");
+    assert!(text.contains("K8S004 k8s-runs-as-root"), "{text}");
+    assert!(text.contains(" |         - name: web\n"), "{text}");
     assert!(text.contains("    fix: "), "{text}");
-    assert!(text.contains("docs/rules/DKR001.md"), "{text}");
+    assert!(text.contains("docs/rules/K8S004.md"), "{text}");
 }

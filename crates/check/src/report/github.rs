@@ -26,7 +26,7 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
             property(&finding.file),
             finding.end_line.max(line),
             property(&format!("{} {}", finding.rule, finding.name)),
-            data(&format!("{} ({})", finding.message, finding.resource))
+            data(&finding.message)
         );
     }
     for error in &result.errors {
@@ -73,7 +73,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "::error file=infra/main.tf,line=12,endLine=13,title=SUP001 test-rule::SUP001 message (aws_security_group.web)"
+            "::error file=infra/main.tf,line=12,endLine=13,title=SUP001 test-rule::SUP001 message"
         );
         assert!(
             lines[1].starts_with("::error file=infra/main.tf,line=20,"),
@@ -93,7 +93,7 @@ mod tests {
     fn messages_and_properties_are_escaped() {
         let text = output();
         assert!(
-            text.contains("::50%25 <of> \"x\" & 'y'%0Aline two%0D (Deployment/default/web)\n"),
+            text.contains("::50%25 <of> \"x\" & 'y'%0Aline two%0D\n"),
             "{text}"
         );
         assert_eq!(property("a:b,c%d"), "a%3Ab%2Cc%25d");

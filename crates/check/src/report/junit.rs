@@ -95,10 +95,7 @@ fn write_finding(out: &mut String, finding: &Finding) {
             escape(&format!("suppressed: {reason}"))
         );
     } else {
-        let mut body = format!(
-            "{}:{}: {} [{}]",
-            finding.file, finding.line, finding.message, finding.resource
-        );
+        let mut body = format!("{}:{}: {}", finding.file, finding.line, finding.message);
         if let Some(meta) = meta_of(finding) {
             body.push_str(&format!("\nfix: {}\ndocs: {}", meta.hint(), meta.doc_url()));
         }
@@ -175,7 +172,7 @@ mod tests {
     #[test]
     fn findings_fail_suppressed_skip_errors_error() {
         let xml = xml();
-        assert!(xml.contains("<failure type=\"critical\" message=\"SUP001 message\">infra/main.tf:12: SUP001 message [aws_security_group.web]\nfix: Add the reason after the rule code."), "{xml}");
+        assert!(xml.contains("<failure type=\"critical\" message=\"SUP001 message\">infra/main.tf:12: SUP001 message\nfix: Add the reason after the rule code."), "{xml}");
         assert!(
             xml.contains("<skipped message=\"suppressed: bastion, VPN only\"/>"),
             "{xml}"

@@ -105,7 +105,8 @@ fn finding(f: &Finding, rule_index: Option<usize>) -> Value {
     let mut result = json!({
         "ruleId": f.rule,
         "level": level(f.severity),
-        "message": { "text": sentence(&format!("{} ({})", f.message.trim_end(), f.resource)) },
+        // Rule messages name the resource already.
+        "message": { "text": sentence(&f.message) },
         "locations": [location(&f.file, line, f.end_line.max(line))],
         "partialFingerprints": { FINGERPRINT_KEY: f.fingerprint },
     });
@@ -235,10 +236,7 @@ mod tests {
         assert_eq!(first["ruleId"], "SUP001");
         assert_eq!(first["ruleIndex"], 0);
         assert_eq!(first["level"], "error");
-        assert_eq!(
-            first["message"]["text"],
-            "SUP001 message (aws_security_group.web)."
-        );
+        assert_eq!(first["message"]["text"], "SUP001 message.");
         let physical = &first["locations"][0]["physicalLocation"];
         assert_eq!(physical["artifactLocation"]["uri"], "infra/main.tf");
         assert_eq!(physical["artifactLocation"]["uriBaseId"], "%SRCROOT%");
