@@ -197,3 +197,73 @@ pub fn threshold(severity: SeverityArg) -> Severity {
         SeverityArg::Critical => Severity::Critical,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_check::node::Span;
+    use airlock_check::{Finding, ScanError};
+
+    fn finding(severity: Severity, suppressed: Option<&str>) -> Finding {
+        Finding {
+            rule: "K8S004",
+            name: "k8s-runs-as-root",
+            severity,
+            file: "deployment.yaml".into(),
+            line: 3,
+            end_line: 4,
+            resource: "Deployment/default/web".into(),
+            resource_span: Span::new(1, 4),
+            message: "container web may run as root".into(),
+            fingerprint: "0123456789abcdef".into(),
+            suppressed: suppressed.map(str::to_string),
+        }
+    }
+
+    fn result(findings: Vec<Finding>, errors: usize) -> ScanResult {
+        ScanResult {
+            findings,
+            errors: (0..errors)
+                .map(|i| ScanError {
+                    file: format!("broken{i}.yaml"),
+                    line: 1,
+                    message: "bad".into(),
+                })
+                .collect(),
+            files_scanned: 1,
+        }
+    }
+
+    #[test]
+    fn findings_at_or_above_the_threshold_exit_1() {
+        let high = result(vec![finding(Severity::High, None)], 0);
+        assert_eq!(exit_code(&high, Severity::Low), Exit::Findings);
+        assert_eq!(exit_code(&high, Severity::High), Exit::Findings);
+        assert_eq!(exit_code(&high, Severity::Critical), Exit::Ok);
+    }
+
+    #[test]
+    fn suppressed_findings_do_not_count() {
+        let suppressed = result(vec![finding(Severity::Critical, Some("accepted"))], 0);
+        assert_eq!(exit_code(&suppressed, Severity::Low), Exit::Ok);
+    }
+
+    #[test]
+    fn errors_win_over_findings() {
+        let both = result(vec![finding(Severity::Critical, None)], 1);
+        assert_eq!(exit_code(&both, Severity::Low), Exit::Usage);
+        assert_eq!(
+            exit_code(&result(vec![], 1), Severity::Critical),
+            Exit::Usage
+        );
+        assert_eq!(exit_code(&result(vec![], 0), Severity::Low), Exit::Ok);
+    }
+
+    #[test]
+    fn severity_arguments_map_one_to_one() {
+        assert_eq!(threshold(SeverityArg::Low), Severity::Low);
+        assert_eq!(threshold(SeverityArg::Medium), Severity::Medium);
+        assert_eq!(threshold(SeverityArg::High), Severity::High);
+        assert_eq!(threshold(SeverityArg::Critical), Severity::Critical);
+    }
+}

@@ -157,6 +157,17 @@ fn write_baseline_writes_a_versioned_file() {
 }
 
 #[test]
+fn write_baseline_still_writes_but_exits_2_when_files_could_not_be_read() {
+    let dir = Scratch::new("write-baseline-errors");
+    let out = dir.airlock(&["check", "--write-baseline", "baseline.json", "missing"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing"), "{}", stderr(&out));
+    let baseline: serde_json::Value =
+        serde_json::from_str(&dir.read("baseline.json")).expect("baseline JSON");
+    assert_eq!(baseline["version"], 1);
+}
+
+#[test]
 fn a_bad_baseline_is_an_error_naming_it() {
     let dir = Scratch::new("bad-baseline");
     dir.write("old.json", "{\"version\": 1}");
