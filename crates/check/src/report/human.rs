@@ -54,7 +54,7 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
 
     let mut out = String::new();
     for (file, findings) in &by_file {
-        let _ = writeln!(out, "{}", paint.bold(file));
+        let _ = writeln!(out, "{}", paint.bold(&printable(file)));
         for finding in findings {
             write_finding(&mut out, finding, options, &paint);
         }
@@ -64,7 +64,11 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
     if !result.errors.is_empty() {
         let _ = writeln!(out, "{}", paint.bold("errors"));
         for error in &result.errors {
-            let _ = writeln!(out, "  {}", paint.wrap("31", &error.to_string()));
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint.wrap("31", &printable(&error.to_string()))
+            );
         }
         out.push('\n');
     }
@@ -81,10 +85,10 @@ fn write_finding(out: &mut String, finding: &Finding, options: &ReportOptions, p
         paint.bold(finding.rule),
         finding.name,
         finding.line,
-        finding.resource
+        printable(&finding.resource)
     );
     for line in finding.message.lines() {
-        let _ = writeln!(out, "    {line}");
+        let _ = writeln!(out, "    {}", printable(line));
     }
     if !excerpt_may_hold_secret(finding.rule)
         && let Some(source) = options.sources.get(&finding.file)
@@ -101,7 +105,7 @@ fn write_finding(out: &mut String, finding: &Finding, options: &ReportOptions, p
                 out,
                 "    {} {}",
                 paint.dim(&format!("{number:>width$} |")),
-                text.trim_end()
+                printable(text.trim_end())
             );
         }
     }
@@ -113,6 +117,20 @@ fn write_finding(out: &mut String, finding: &Finding, options: &ReportOptions, p
             paint.dim(&format!("docs: {}", meta.doc_url()))
         );
     }
+}
+
+/// Scanned files are untrusted: control characters (an escape sequence in a YAML string)
+/// must not reach the terminal, where they could rewrite what the report says.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -207,6 +225,24 @@ mod tests {
         };
         let report = render(&result, &options);
         assert!(!report.contains("AKIA"), "{report}");
+    }
+
+    #[test]
+    fn control_characters_from_files_never_reach_the_terminal() {
+        let mut options = ReportOptions::default();
+        options.sources.insert(
+            "infra/main.tf".into(),
+            SourceFile::new(
+                "infra/main.tf",
+                format!("{}x = \"\x1b[2Jgone\"\n", "\n".repeat(11)),
+            ),
+        );
+        let mut result = testdata::result();
+        result.findings[0].message = "name \x1b]0;pwned\x07 here".into();
+        let report = render(&result, &options);
+        assert!(!report.contains('\x1b'), "{report:?}");
+        assert!(!report.contains('\x07'), "{report:?}");
+        assert!(report.contains("12 | x = \"\u{FFFD}[2Jgone\""), "{report}");
     }
 
     #[test]
