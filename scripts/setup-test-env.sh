@@ -25,7 +25,7 @@ want_checkov=0
 for arg in "$@"; do
   case "$arg" in
     --checkov) want_checkov=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup-test-env.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
