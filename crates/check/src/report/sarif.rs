@@ -205,8 +205,10 @@ mod tests {
         assert_eq!(driver["informationUri"], TOOL_URI);
         let rules = driver["rules"].as_array().expect("rules");
         assert_eq!(rules.len(), crate::rules::all_meta().len());
-        let sup001 = &rules[0];
-        assert_eq!(sup001["id"], "SUP001");
+        let sup001 = rules
+            .iter()
+            .find(|r| r["id"] == "SUP001")
+            .expect("SUP001 described");
         assert_eq!(sup001["name"], "suppression-without-reason");
         assert_eq!(sup001["properties"]["security-severity"], "5.5");
         assert_eq!(sup001["defaultConfiguration"]["level"], "warning");
@@ -234,7 +236,11 @@ mod tests {
         assert_eq!(results.len(), 4);
         let first = &results[0];
         assert_eq!(first["ruleId"], "SUP001");
-        assert_eq!(first["ruleIndex"], 0);
+        let index = first["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(
+            log["runs"][0]["tool"]["driver"]["rules"][index]["id"],
+            "SUP001"
+        );
         assert_eq!(first["level"], "error");
         assert_eq!(first["message"]["text"], "SUP001 message.");
         let physical = &first["locations"][0]["physicalLocation"];
