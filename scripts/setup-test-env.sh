@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Creates the Python environments that airlock's tests and benchmarks use. Idempotent: a
-# second run with nothing to change only checks the pins and exits.
+# Creates the Python environments and tools that airlock's tests and benchmarks use.
+# Idempotent: a second run with nothing to change only checks the pins and exits.
 #
 #   scripts/setup-test-env.sh              .venv: moto[server], boto3, awscli (the test suite)
+#                                          .tools/sarif: Microsoft's SARIF validator (npm)
 #   scripts/setup-test-env.sh --checkov    also .venv-checkov: checkov (the benchmarks' peer)
 #
 # checkov gets its own virtualenv because checkov 3.3.30 and moto 5.2.5 pin conflicting
@@ -16,6 +17,9 @@ cd "$root"
 # and run the whole suite.
 TEST_PACKAGES=("moto[server]==5.2.5" "boto3==1.44.5" "botocore==1.44.5" "awscli==1.46.3")
 CHECKOV_PACKAGES=("checkov==3.3.30")
+# The SARIF validator (SARIF Multitool). It is a self-contained .NET binary shipped in an npm
+# package together with the SARIF 2.1.0 JSON schema; crates/cli/tests/sarif.rs runs it.
+SARIF_PACKAGE="@microsoft/sarif-multitool-linux@5.7.0"
 
 want_checkov=0
 for arg in "$@"; do
@@ -65,3 +69,32 @@ if [ "$want_checkov" = 1 ]; then
   make_venv .venv-checkov "${CHECKOV_PACKAGES[@]}"
   .venv-checkov/bin/checkov --version
 fi
+
+# install_sarif_validator: npm install into .tools/sarif unless the pinned version is there.
+install_sarif_validator() {
+  local dir=.tools/sarif
+  local stamp="$dir/.airlock-pins"
+  local tool="$dir/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+  if [ -f "$tool" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$SARIF_PACKAGE" ]; then
+    echo "$dir is up to date"
+  else
+    if ! command -v npm >/dev/null 2>&1; then
+      if command -v apt-get >/dev/null 2>&1; then
+        echo "installing nodejs and npm with apt-get"
+        apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+      else
+        echo "setup-test-env.sh: npm is not installed and apt-get is not available" >&2
+        exit 3
+      fi
+    fi
+    echo "installing $SARIF_PACKAGE into $dir"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --silent "$SARIF_PACKAGE"
+    printf '%s\n' "$SARIF_PACKAGE" > "$stamp"
+  fi
+  # The package makes its binary executable in a postinstall script, which npm may skip.
+  chmod u+x "$tool"
+  DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 "$tool" --version | sed -n 1p
+}
+install_sarif_validator

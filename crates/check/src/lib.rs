@@ -8,6 +8,7 @@
 //! This crate does no I/O beyond reading the files it is given and never links the AWS SDK.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod config;
 pub mod discover;
 pub mod finding;

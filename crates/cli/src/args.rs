@@ -141,19 +141,24 @@ pub struct CheckArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
-    /// Lowest severity that counts towards exit code 1.
+    /// Lowest severity that counts towards exit code 1 (the report lists every finding).
     #[arg(long, value_enum, default_value_t = SeverityArg::Low)]
     pub severity: SeverityArg,
-    /// Configuration file (default: airlock.toml in the first scanned directory or above).
+    /// Configuration file (default: airlock.toml in the current directory, if there is one).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Do not run this rule, by code or name (repeatable; adds to the configuration's
+    /// `disable` list).
+    #[arg(long, value_name = "CODE")]
+    pub disable: Vec<String>,
     /// Ignore `airlock:ignore` comments and metadata in the scanned code.
     #[arg(long)]
     pub no_inline_suppressions: bool,
     /// Report only findings whose fingerprints are not in this baseline file.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Write the fingerprints of all current findings to FILE and exit 0.
+    /// Write the fingerprints of all current unsuppressed findings to FILE instead of a
+    /// report, and exit 0 (2 if some files could not be parsed).
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
     /// List the rules instead of scanning (`--format json` for machine-readable output).

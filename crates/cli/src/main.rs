@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod check;
 mod exit;
 mod logging;
 
@@ -29,7 +30,7 @@ fn run(cli: Cli) -> Exit {
             clap_complete::generate(args.shell, &mut command, "airlock", &mut std::io::stdout());
             Exit::Ok
         }
-        Command::Check(_) => not_yet("check", 3),
+        Command::Check(args) => check::run(args, cli.color),
         Command::Deploy(_) => not_yet("deploy", 5),
         Command::Run(_) => not_yet("run", 5),
         Command::Agent(_) => not_yet("agent", 7),

@@ -1,0 +1,222 @@
+//! `airlock check` on inputs that produce findings: exit code 1, the severity threshold,
+//! inline suppressions, baselines, parse errors winning over findings.
+//!
+//! These need the front ends and rules (Dockerfile, Terraform, CloudFormation, Kubernetes,
+//! ECS, IAM) to be merged; before that the scanner recognises no format and these fail.
+
+mod common;
+
+use common::{INSECURE_FIXTURES, Scratch, stderr, stdout};
+
+/// A Deployment whose container may run as root (K8S004, high) and whose other findings
+/// are at most medium, so that `--severity critical` passes it and `--severity high` fails
+/// it. `{suppression}` is replaced by a comment line (or nothing).
+const ROOT_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+{suppression}        - name: web
+          image: nginx:1.27
+"#;
+
+fn deployment(suppression: &str) -> String {
+    ROOT_DEPLOYMENT.replace("{suppression}", suppression)
+}
+
+const RUNS_AS_ROOT: &str = "K8S004";
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn rules_of(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["suppressed"].is_null())
+        .filter_map(|f| f["rule"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn findings_exit_1_and_every_fixture_raises_something() {
+    let dir = Scratch::new("findings");
+    for (path, text) in INSECURE_FIXTURES {
+        dir.write(path, text);
+    }
+    let out = dir.airlock(&["check", "--format", "json", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    for (path, _) in INSECURE_FIXTURES {
+        let file = format!("./{path}");
+        assert!(
+            report["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .any(|f| f["file"] == *path || f["file"] == file),
+            "no finding in {path}: {report}"
+        );
+    }
+    let rules = rules_of(&report);
+    for expected in ["NET001", "K8S001", "ECS001", "IAM001", "DKR001"] {
+        assert!(
+            rules.iter().any(|r| r == expected),
+            "{expected} missing: {rules:?}"
+        );
+    }
+}
+
+#[test]
+fn the_severity_threshold_decides_the_exit_code() {
+    let dir = Scratch::new("threshold");
+    dir.write("deployment.yaml", &deployment(""));
+    let out = dir.airlock(&["check", "--format", "json", "--severity", "high", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(rules_of(&json(&out)).contains(&RUNS_AS_ROOT.to_string()));
+
+    let out = dir.airlock(&["check", "--format", "json", "--severity", "critical", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The report still lists what is below the threshold.
+    assert!(rules_of(&json(&out)).contains(&RUNS_AS_ROOT.to_string()));
+}
+
+#[test]
+fn inline_suppressions_count_unless_turned_off() {
+    let dir = Scratch::new("suppressions");
+    dir.write(
+        "deployment.yaml",
+        &deployment("        # airlock:ignore K8S002,K8S004 the image sets USER 10001\n"),
+    );
+    let out = dir.airlock(&["check", "--format", "json", "--severity", "high", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let report = json(&out);
+    assert!(
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["rule"] == RUNS_AS_ROOT && f["suppressed"] == "the image sets USER 10001"),
+        "{report}"
+    );
+
+    let out = dir.airlock(&[
+        "check",
+        "--format",
+        "json",
+        "--severity",
+        "high",
+        "--no-inline-suppressions",
+        ".",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(rules_of(&json(&out)).contains(&RUNS_AS_ROOT.to_string()));
+}
+
+#[test]
+fn a_baseline_leaves_out_known_findings_but_not_new_ones() {
+    let dir = Scratch::new("baseline");
+    dir.write("app/deployment.yaml", &deployment(""));
+    let out = dir.airlock(&["check", "--write-baseline", "baseline.json", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let baseline: serde_json::Value =
+        serde_json::from_str(&dir.read("baseline.json")).expect("baseline");
+    assert!(
+        baseline["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|e| e["rule"] == RUNS_AS_ROOT)),
+        "{baseline}"
+    );
+
+    // Moving the code keeps it baselined.
+    dir.write(
+        "app/deployment.yaml",
+        &format!("# moved down\n\n{}", deployment("")),
+    );
+    let out = dir.airlock(&["check", "--baseline", "baseline.json", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains(" baselined"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains(", 0 baselined"), "{}", stdout(&out));
+
+    dir.write("worker/deployment.yaml", &deployment(""));
+    let out = dir.airlock(&[
+        "check",
+        "--format",
+        "json",
+        "--baseline",
+        "baseline.json",
+        ".",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report = json(&out);
+    assert!(
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .all(|f| f["file"].as_str().is_some_and(|p| p.contains("worker/"))),
+        "only the new file's findings are reported: {report}"
+    );
+    assert!(
+        report["summary"]["baselined"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+}
+
+#[test]
+fn parse_errors_win_over_findings_and_the_report_is_complete() {
+    let dir = Scratch::new("parse-error");
+    dir.write("deployment.yaml", &deployment(""));
+    dir.write(
+        "template.yaml",
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Bucket:\n    Type: AWS::S3::Bucket\n    Properties: [unclosed\n",
+    );
+    let out = dir.airlock(&["check", "--format", "json", "."]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let report = json(&out);
+    assert!(
+        rules_of(&report).contains(&RUNS_AS_ROOT.to_string()),
+        "{report}"
+    );
+    let error = &report["errors"][0];
+    assert!(
+        error["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("template.yaml")),
+        "{report}"
+    );
+    assert!(error["line"].as_u64().is_some_and(|l| l >= 1), "{report}");
+
+    let human = dir.airlock(&["check", "."]);
+    assert_eq!(human.status.code(), Some(2));
+    assert!(
+        stdout(&human).contains("template.yaml:"),
+        "{}",
+        stdout(&human)
+    );
+    assert!(stdout(&human).contains(RUNS_AS_ROOT), "{}", stdout(&human));
+}
+
+#[test]
+fn the_human_report_shows_code_fix_and_docs() {
+    let dir = Scratch::new("human");
+    dir.write("deployment.yaml", &deployment(""));
+    let out = dir.airlock(&["check", "deployment.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.starts_with("deployment.yaml\n"), "{text}");
+    assert!(text.contains("K8S004 k8s-runs-as-root"), "{text}");
+    assert!(text.contains(" |         - name: web\n"), "{text}");
+    assert!(text.contains("    fix: "), "{text}");
+    assert!(text.contains("docs/rules/K8S004.md"), "{text}");
+}
