@@ -51,6 +51,10 @@ pub(super) fn facts(file: &SourceFile, blocks: &[TfBlock]) -> Parsed {
                 ex.secret_named_attributes(&site, &block.body, &[]);
             }
             "variable" => ex.variable(block),
+            "locals" => {
+                let site = ex.site("locals".into(), block);
+                ex.secret_named_attributes(&site, &block.body, &[]);
+            }
             // Modules are evaluated by a later stage; data sources other than policy
             // documents describe existing infrastructure, not this code's.
             _ => {}
@@ -93,7 +97,7 @@ impl Extractor<'_> {
         let body = &block.body;
         let mut handled: Vec<&str> = Vec::new();
         match kind {
-            "aws_security_group" => {
+            "aws_security_group" | "aws_default_security_group" => {
                 for rule in body.get("ingress").map(Node::items).unwrap_or_default() {
                     let fact = self.ingress(
                         &site.at(rule.span),
@@ -121,7 +125,7 @@ impl Extractor<'_> {
                 let fact = nacl_entry(&site, body, egress, "rule_action");
                 self.push(fact);
             }
-            "aws_network_acl" => {
+            "aws_network_acl" | "aws_default_network_acl" => {
                 for (key, egress) in [("ingress", false), ("egress", true)] {
                     for rule in body.get(key).map(Node::items).unwrap_or_default() {
                         let fact =
@@ -130,12 +134,17 @@ impl Extractor<'_> {
                     }
                 }
             }
-            "aws_ecs_service" => {
+            "aws_ecs_service" | "aws_ecs_task_set" => {
                 if let Some(config) = body.get("network_configuration").and_then(first_map) {
                     let assign = config.get("assign_public_ip");
+                    let what = if kind == "aws_ecs_service" {
+                        "ECS service"
+                    } else {
+                        "ECS task set"
+                    };
                     self.push(Fact::PublicIp(PublicIp {
                         at: site.at(assign.map(|n| n.span).unwrap_or(config.span)),
-                        what: "ECS service".into(),
+                        what: what.into(),
                         assign_public_ip: Node::known_bool(assign),
                     }));
                 }
@@ -194,6 +203,27 @@ impl Extractor<'_> {
                 }
             }
             "aws_instance" | "aws_launch_template" | "aws_launch_configuration" => {
+                // Whether an instance gets a public IP by default depends on the subnet:
+                // only an explicit setting is a fact.
+                let explicit = match kind {
+                    "aws_launch_template" => body
+                        .get("network_interfaces")
+                        .and_then(first_map)
+                        .and_then(|n| n.get("associate_public_ip_address")),
+                    _ => body.get("associate_public_ip_address"),
+                };
+                if let Some(assign) = explicit {
+                    let what = match kind {
+                        "aws_instance" => "EC2 instance",
+                        "aws_launch_template" => "launch template",
+                        _ => "launch configuration",
+                    };
+                    self.push(Fact::PublicIp(PublicIp {
+                        at: site.at(assign.span),
+                        what: what.into(),
+                        assign_public_ip: Node::known_bool(Some(assign)),
+                    }));
+                }
                 handled.push("user_data");
                 if let Some(node) = body.get("user_data")
                     && let Some(text) = literal_through_base64(node)
@@ -524,10 +554,16 @@ fn flow_log_target(vpc: Option<&Node>) -> Known<String> {
     }
 }
 
-/// `data.aws_iam_policy_document.NAME.json` -> `NAME`.
+/// `data.aws_iam_policy_document.NAME.json` (or `NAME[0].json`, `NAME["k"].json` for a
+/// counted or iterated document) -> `NAME`.
 fn policy_document_reference(origin: &str) -> Option<&str> {
     let rest = origin.strip_prefix("data.aws_iam_policy_document.")?;
-    let name = rest.strip_suffix(".json")?;
+    let rest = rest.strip_suffix(".json")?;
+    let name = match rest.split_once('[') {
+        Some((name, index)) if index.ends_with(']') && !index.contains('.') => name,
+        Some(_) => return None,
+        None => rest,
+    };
     name.chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         .then_some(name)
@@ -788,7 +824,7 @@ pub(super) fn secret_like_name(name: &str) -> bool {
         "credential",
         "auth_key",
     ];
-    const ABOUT_A_SECRET: [&str; 16] = [
+    const ABOUT_A_SECRET: [&str; 18] = [
         "_arn",
         "_id",
         "_ids",
@@ -805,6 +841,8 @@ pub(super) fn secret_like_name(name: &str) -> bool {
         "_rotation",
         "_required",
         "_count",
+        "_permissions",
+        "_permission",
     ];
     let lower = name.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|w| lower.contains(w))

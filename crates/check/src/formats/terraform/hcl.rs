@@ -23,7 +23,12 @@ use crate::source::SourceFile;
 pub(super) fn blocks(file: &SourceFile) -> Result<Vec<TfBlock>, ScanError> {
     // hcl-edit is not known to panic, but a scanner must survive any input: a panic in the
     // parser becomes a parse error for this file instead of aborting the scan.
-    let parsed = std::panic::catch_unwind(|| hcl_edit::parser::parse_body(&file.text));
+    // A byte order mark is not HCL; blanking it (three bytes for three) keeps every offset.
+    let text = match file.text.strip_prefix('\u{feff}') {
+        Some(rest) => std::borrow::Cow::Owned(format!("   {rest}")),
+        None => std::borrow::Cow::Borrowed(file.text.as_str()),
+    };
+    let parsed = std::panic::catch_unwind(|| hcl_edit::parser::parse_body(&text));
     let body = match parsed {
         Ok(Ok(body)) => body,
         Ok(Err(error)) => {

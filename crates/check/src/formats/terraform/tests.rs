@@ -821,6 +821,112 @@ fn secret_names() {
     }
 }
 
+#[test]
+fn counted_policy_documents_and_dynamic_blocks() {
+    let parsed = tf(r#"
+data "aws_iam_policy_document" "assume" {
+  count = 1
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+resource "aws_iam_role" "r" {
+  count              = 1
+  assume_role_policy = data.aws_iam_policy_document.assume[0].json
+}
+resource "aws_security_group" "dyn" {
+  dynamic "ingress" {
+    for_each = var.rules
+    content {
+      from_port   = ingress.value.port
+      to_port     = ingress.value.port
+      protocol    = "tcp"
+      cidr_blocks = ["0.0.0.0/0"]
+    }
+  }
+}
+"#);
+    assert_eq!(policies(&parsed)[0].kind, PolicyKind::Trust);
+    assert!(
+        ingresses(&parsed).is_empty(),
+        "dynamic blocks are not evaluated"
+    );
+}
+
+#[test]
+fn default_groups_instances_locals_and_permissions() {
+    let parsed = tf(r#"
+resource "aws_default_security_group" "d" {
+  ingress {
+    protocol    = -1
+    from_port   = 0
+    to_port     = 0
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+resource "aws_instance" "i" {
+  associate_public_ip_address = true
+}
+resource "aws_instance" "j" {
+  ami = "ami-1"
+}
+locals {
+  db_password = "literal-in-locals"
+  db_name     = "app"
+}
+resource "azurerm_key_vault" "v" {
+  access_policy {
+    secret_permissions = ["Get", "Set"]
+  }
+}
+"#);
+    let rules = ingresses(&parsed);
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].protocol, s("all"));
+    assert_eq!(rules[0].ports, Known::Value(Ports::All));
+    let public: Vec<_> = parsed
+        .facts
+        .iter()
+        .filter_map(|f| match f {
+            Fact::PublicIp(p) => Some((
+                p.at.resource.as_str(),
+                p.what.as_str(),
+                p.assign_public_ip.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        public,
+        vec![("aws_instance.i", "EC2 instance", Known::Value(true))]
+    );
+    let found: Vec<_> = literals(&parsed)
+        .iter()
+        .map(|l| (l.at.resource.as_str(), l.name.as_str()))
+        .collect();
+    assert_eq!(found, vec![("locals", "db_password")]);
+}
+
+#[test]
+fn byte_order_mark_and_crlf_lines() {
+    let text = "\u{feff}resource \"aws_iam_access_key\" \"k\" {\r\n  user = \"u\"\r\n}\r\n\r\nresource \"aws_vpc\" \"v\" {\r\n}\r\n";
+    let parsed = tf(text);
+    let spans: Vec<Span> = parsed
+        .facts
+        .iter()
+        .filter_map(|f| match f {
+            Fact::IamAccessKey(site) => Some(site.span),
+            Fact::Vpc(v) => Some(v.at.span),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(spans, vec![Span::new(1, 3), Span::new(5, 6)]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Corpora
 
