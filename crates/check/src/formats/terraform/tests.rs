@@ -995,9 +995,24 @@ fn corpora_parse_without_errors_and_give_expected_facts() {
         .iter()
         .filter(|f| matches!(f, Fact::IamAccessKey(_)))
         .count();
+    // terragoat has no secrets, topics or queues; its unencrypted resource of ours is the
+    // ECR repository without KMS.
     let unencrypted = facts
         .iter()
-        .filter(|f| matches!(f, Fact::Encryption(e) if e.kms_key.is_absent()))
+        .filter(|f| match f {
+            Fact::Encryption(e) => e.kms_key.is_absent(),
+            Fact::EcrRepository(r) => r.encryption_type.value().map(String::as_str) != Some("KMS"),
+            _ => false,
+        })
+        .count();
+    let world_open_ssh = facts
+        .iter()
+        .filter(|f| {
+            matches!(f, Fact::Ingress(i)
+                if i.cidrs.contains(&Known::Value("0.0.0.0/0".into()))
+                    && i.ports.value().is_some_and(|p| p.contains(22))
+                    && i.at.resource == "aws_security_group.web-node")
+        })
         .count();
     let policies = facts
         .iter()
@@ -1009,10 +1024,12 @@ fn corpora_parse_without_errors_and_give_expected_facts() {
         .count();
     println!(
         "terragoat: {world_open} world-open ingress, {access_keys} access keys, \
-         {unencrypted} unencrypted secrets/topics/queues, {policies} policies, {literals} literals"
+         {unencrypted} unencrypted resources, {policies} policies, {literals} literals"
     );
-    assert!(world_open >= 1);
-    assert!(access_keys >= 1);
+    assert!(world_open >= 2);
+    assert_eq!(world_open_ssh, 1);
+    assert_eq!(access_keys, 1);
+    assert!(unencrypted >= 1);
     assert!(policies >= 1);
     assert!(literals >= 1);
 }
@@ -1063,4 +1080,47 @@ fn mangled_corpus_files_never_panic() {
     }
     println!("mangled inputs parsed: {runs}");
     assert!(runs > 0);
+}
+/// Deep nesting must end in a parse error (hcl-edit bounds it), never a stack overflow, which
+/// would abort the whole scan.
+#[test]
+fn deeply_nested_input_is_an_error_not_a_crash() {
+    let depth = 20_000;
+    let cases = [
+        format!("{}{}", "a {\n".repeat(depth), "}\n".repeat(depth)),
+        format!(
+            "locals {{\n  x = {}1{}\n}}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ),
+        format!("locals {{\n  x = {}1\n}}\n", "!".repeat(depth)),
+        format!("locals {{\n  x = 1{}\n}}\n", " + 1".repeat(depth)),
+        format!("locals {{\n  x = {}1\n}}\n", "a ? b : ".repeat(depth)),
+        format!(
+            "locals {{\n  x = {}1{}\n}}\n",
+            "\"${".repeat(depth),
+            "}\"".repeat(depth)
+        ),
+        format!(
+            "locals {{\n  x = {}1{}\n}}\n",
+            "f(".repeat(depth),
+            ")".repeat(depth)
+        ),
+    ];
+    for text in cases {
+        let parsed = parse(&SourceFile::new("deep.tf", text));
+        assert_eq!(parsed.errors.len(), 1);
+        assert!(parsed.errors[0].line >= 1);
+    }
+    let json = format!(
+        "{{\"locals\": {}1{}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    assert_eq!(
+        parse_json(&SourceFile::new("deep.tf.json", json))
+            .errors
+            .len(),
+        1
+    );
 }
