@@ -47,7 +47,12 @@ pub(super) fn facts(file: &SourceFile, blocks: &[TfBlock]) -> Parsed {
         match block.kind.as_str() {
             "resource" => ex.resource(block),
             "provider" => {
-                let site = ex.site(format!("provider.{}", block.label(0)), block);
+                // An aliased provider is named as Terraform refers to it: `aws.alias`.
+                let name = match block.body.get("alias").and_then(Node::as_str) {
+                    Some(alias) => format!("provider.{}.{alias}", block.label(0)),
+                    None => format!("provider.{}", block.label(0)),
+                };
+                let site = ex.site(name, block);
                 ex.secret_named_attributes(&site, &block.body, &[]);
             }
             "variable" => ex.variable(block),
@@ -409,7 +414,7 @@ impl Extractor<'_> {
             .document_kinds
             .get(&name)
             .cloned()
-            .unwrap_or_else(|| vec![PolicyKind::Identity]);
+            .unwrap_or_else(|| vec![kind_by_content(&doc)]);
         for kind in kinds {
             let policy = iam::policy_from_node(site.clone(), kind, &doc);
             self.push(Fact::Policy(policy));
@@ -551,6 +556,32 @@ fn flow_log_target(vpc: Option<&Node>) -> Known<String> {
             }
         }
         Some(_) => Node::known_str(vpc),
+    }
+}
+
+/// The kind of a policy document whose use is not in this file, judged by its content: an
+/// identity policy cannot name principals; a policy with principals that only grants
+/// `sts:AssumeRole*` is a trust policy, any other is a resource policy.
+fn kind_by_content(doc: &Node) -> PolicyKind {
+    let statements = doc.get("Statement").map(Node::items).unwrap_or_default();
+    let has_principals = statements
+        .iter()
+        .any(|st| st.get("Principal").is_some() || st.get("NotPrincipal").is_some());
+    if !has_principals {
+        return PolicyKind::Identity;
+    }
+    let only_assume_role = statements.iter().all(|st| {
+        st.get("Action").is_some_and(|actions| {
+            actions.items().iter().all(|a| {
+                a.as_str()
+                    .is_some_and(|a| a.to_ascii_lowercase().starts_with("sts:assumerole"))
+            })
+        })
+    });
+    if only_assume_role {
+        PolicyKind::Trust
+    } else {
+        PolicyKind::Resource
     }
 }
 

@@ -927,6 +927,58 @@ fn byte_order_mark_and_crlf_lines() {
     assert_eq!(spans, vec![Span::new(1, 3), Span::new(5, 6)]);
 }
 
+#[test]
+fn unreferenced_policy_documents_are_judged_by_content() {
+    let parsed = tf(r#"
+data "aws_iam_policy_document" "trust" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = ["arn:aws:iam::123456789012:oidc-provider/x"]
+    }
+  }
+}
+data "aws_iam_policy_document" "bucket" {
+  statement {
+    actions   = ["s3:GetObject"]
+    resources = ["arn:aws:s3:::b/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+  }
+}
+data "aws_iam_policy_document" "identity" {
+  statement {
+    actions   = ["s3:GetObject"]
+    resources = ["*"]
+  }
+}
+provider "aws" {
+  alias      = "plain"
+  access_key = "AKIAIOSFODNN7EXAMPLE"
+}
+"#);
+    let kinds: Vec<_> = policies(&parsed).iter().map(|p| p.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            PolicyKind::Trust,
+            PolicyKind::Resource,
+            PolicyKind::Identity
+        ]
+    );
+    assert_eq!(
+        policies(&parsed)[1].statements[0].principals,
+        vec![Principal {
+            kind: "*".into(),
+            value: s("*")
+        }]
+    );
+    assert_eq!(literals(&parsed)[0].at.resource, "provider.aws.plain");
+}
+
 // ---------------------------------------------------------------------------------------
 // Corpora
 
