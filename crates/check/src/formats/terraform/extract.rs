@@ -103,7 +103,7 @@ impl Extractor<'_> {
         let mut handled: Vec<&str> = Vec::new();
         match kind {
             "aws_security_group" | "aws_default_security_group" => {
-                for rule in body.get("ingress").map(Node::items).unwrap_or_default() {
+                for rule in nested_blocks(body, "ingress") {
                     let fact = self.ingress(
                         &site.at(rule.span),
                         rule,
@@ -132,7 +132,7 @@ impl Extractor<'_> {
             }
             "aws_network_acl" | "aws_default_network_acl" => {
                 for (key, egress) in [("ingress", false), ("egress", true)] {
-                    for rule in body.get(key).map(Node::items).unwrap_or_default() {
+                    for rule in nested_blocks(body, key) {
                         let fact =
                             nacl_entry(&site.at(rule.span), rule, Known::Value(egress), "action");
                         self.push(fact);
@@ -287,11 +287,7 @@ impl Extractor<'_> {
         }
         if kind == "aws_iam_role" {
             handled.push("inline_policy");
-            for inline in body
-                .get("inline_policy")
-                .map(Node::items)
-                .unwrap_or_default()
-            {
+            for inline in nested_blocks(body, "inline_policy") {
                 if let Some(node) = inline.get("policy") {
                     self.policy(&site, node, PolicyKind::Identity);
                 }
@@ -464,7 +460,10 @@ impl Extractor<'_> {
     fn secret_named_attributes(&mut self, site: &Site, body: &Node, handled: &[&str]) {
         let mut found = Vec::new();
         for entry in body.entries() {
-            if handled.contains(&entry.key.as_str()) || entry.key == "tags" {
+            if handled.contains(&entry.key.as_str())
+                || entry.key == "tags"
+                || entry.key == "tags_all"
+            {
                 continue;
             }
             // Walked from a one-entry map so that the attribute's own name is the key of its
@@ -521,6 +520,16 @@ fn nacl_entry(at: &Site, rule: &Node, egress: Known<bool>, action_key: &str) -> 
         ports,
         cidr,
     })
+}
+
+/// The blocks (or objects, in JSON syntax) under `key`. An expression in their place
+/// (`ingress = var.rules`) is not evaluated and yields none.
+fn nested_blocks<'a>(body: &'a Node, key: &str) -> impl Iterator<Item = &'a Node> {
+    body.get(key)
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .filter(|n| matches!(n.value, Value::Map(_)))
 }
 
 fn is_literal(node: Option<&Node>, expected: &str) -> bool {

@@ -109,8 +109,12 @@ resource "aws_security_group" "a" {
     cidr_blocks = var.cidrs
   }
 }
+resource "aws_security_group" "b" {
+  ingress = var.rules
+}
 "#);
     let rules = ingresses(&parsed);
+    assert_eq!(rules.len(), 2, "ingress = var.rules is not a rule");
     assert_eq!(
         rules[0].cidrs,
         vec![Known::Unknown("var.allowed_cidr".into())]
