@@ -71,6 +71,14 @@ pub(super) fn blocks(file: &SourceFile) -> Result<Vec<TfBlock>, ScanError> {
         .collect())
 }
 
+/// One HCL expression given as source text (the inside of a `"${...}"` string in JSON
+/// syntax), converted; every node gets `span`, the text having no lines of its own.
+pub(super) fn expression(text: &str, span: Span) -> Option<Node> {
+    let expr = hcl_edit::parser::parse_expr(text).ok()?;
+    let file = SourceFile::new("expression", text);
+    Some(reline(Converter { file: &file }.expr(&expr, span), span))
+}
+
 /// The arguments of a function call given as source text, converted, if `text` is a call of
 /// `function`.
 pub(super) fn call_arguments(text: &str, function: &str, span: Span) -> Option<Vec<Node>> {

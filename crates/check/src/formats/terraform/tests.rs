@@ -773,6 +773,11 @@ fn terraform_json_syntax() {
     },
     "aws_iam_access_key": {
       "k": { "user": "${aws_iam_user.u.name}" }
+    },
+    "aws_iam_policy": {
+      "p": {
+        "policy": "${jsonencode({Statement = [{Effect = \"Allow\", Action = \"*\", Resource = var.r}]})}"
+      }
     }
   }
 }
@@ -798,6 +803,13 @@ fn terraform_json_syntax() {
             .facts
             .iter()
             .any(|f| matches!(f, Fact::Parameter(p) if p.name == "cidr"))
+    );
+    let policy = policies(&parsed)[0];
+    assert_eq!(policy.at.span, Span::line(24));
+    assert_eq!(policy.statements[0].actions, vec![s("*")]);
+    assert_eq!(
+        policy.statements[0].resources,
+        vec![Known::Unknown("var.r".into())]
     );
 }
 

@@ -12,7 +12,7 @@ use crate::formats::json::from_serde;
 use crate::node::{Entry, Node, Span, Value};
 use crate::source::SourceFile;
 
-use super::TfBlock;
+use super::{TfBlock, hcl};
 
 /// Top-level block types with two labels (`resource "type" "name"`) in the JSON nesting.
 const TWO_LABELS: [&str; 2] = ["resource", "data"];
@@ -181,19 +181,24 @@ fn object_end(text: &str, open: usize) -> Option<usize> {
     None
 }
 
-/// Strings with `${` are expressions in Terraform's JSON syntax: unknown, named by their
-/// expression when the whole string is one interpolation.
+/// Strings with `${` are templates in Terraform's JSON syntax. A string that is one
+/// interpolation is that expression, read as in HCL (so `"${jsonencode({...})}"` is the
+/// structure and `"${var.x}"` is unknown as `var.x`); any other template is unknown.
 fn templates_unknown(node: Node) -> Node {
     let span = node.span;
     match node.value {
         Value::String(s) if s.contains("${") => {
-            let origin = s
+            let single = s
                 .strip_prefix("${")
                 .and_then(|rest| rest.strip_suffix('}'))
                 .filter(|inner| !inner.contains("${"))
-                .map(|inner| inner.trim().to_string())
-                .unwrap_or(s);
-            Node::unknown(origin, span)
+                .map(str::trim);
+            match single {
+                Some(inner) => {
+                    hcl::expression(inner, span).unwrap_or_else(|| Node::unknown(inner, span))
+                }
+                None => Node::unknown(s, span),
+            }
         }
         Value::List(items) => Node::new(
             Value::List(items.into_iter().map(templates_unknown).collect()),
