@@ -6,7 +6,7 @@ use super::TfBlock;
 use super::hcl::{self, Piece};
 use crate::finding::ScanError;
 use crate::formats::json::from_serde;
-use crate::formats::{Parsed, ecs, iam};
+use crate::formats::{Parsed, ecs, iam, json};
 use crate::model::{
     CloudTrail, EcrRepository, EncryptedKind, Encryption, Fact, FlowLog, Ingress, Known, Literal,
     LiteralContext, LogGroup, NetworkAclEntry, Parameter, PolicyKind, Ports, PublicIp, Site, Vpc,
@@ -423,20 +423,67 @@ impl Extractor<'_> {
     fn json_document(&mut self, node: &Node, what: &str) -> Option<Node> {
         match &node.value {
             Value::Map(_) | Value::List(_) => Some(node.clone()),
-            Value::String(text) => match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(json) => Some(from_serde(&json, node.span)),
-                Err(error) => {
-                    self.parsed.errors.push(ScanError {
-                        file: self.file.path.to_string(),
-                        line: node.span.line,
-                        message: format!("{what} is not valid JSON: {error}"),
-                    });
-                    None
+            Value::String(text) => {
+                let first_line = self.heredoc_body_line(node.span);
+                match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(json) => Some(self.located_json(text, &json, first_line, node.span)),
+                    Err(error) => {
+                        // serde_json counts lines from the heredoc's first line.
+                        let line = first_line
+                            .map(|first| first + u32::try_from(error.line()).unwrap_or(1) - 1)
+                            .filter(|&line| line <= node.span.end_line)
+                            .unwrap_or(node.span.line);
+                        self.parsed.errors.push(ScanError {
+                            file: self.file.path.to_string(),
+                            line,
+                            message: format!("{what} is not valid JSON: {error}"),
+                        });
+                        None
+                    }
                 }
-            },
-            Value::Unknown(u) => json_template(&u.origin, node.span),
+            }
+            Value::Unknown(u) => {
+                let (text, json, expressions) = json_template(&u.origin)?;
+                let first_line = self.heredoc_body_line(node.span);
+                let located = self.located_json(&text, &json, first_line, node.span);
+                Some(unmark(located, &expressions))
+            }
             _ => None,
         }
+    }
+
+    /// The line a heredoc's text starts on, if the attribute at `span` is `key = <<EOF`.
+    fn heredoc_body_line(&self, span: Span) -> Option<u32> {
+        let line = self.file.line_text(span.line);
+        let (_, marker) = line.rsplit_once("<<")?;
+        let marker = marker.trim_start_matches('-').trim_end();
+        let is_heredoc = !marker.is_empty()
+            && marker
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        (is_heredoc && span.end_line > span.line).then_some(span.line + 1)
+    }
+
+    /// JSON text already known to be valid, as a tree with the file's lines when it is the
+    /// text of a heredoc (whose lines are the file's), else with the attribute's lines.
+    fn located_json(
+        &self,
+        text: &str,
+        json: &serde_json::Value,
+        first_line: Option<u32>,
+        span: Span,
+    ) -> Node {
+        if let Some(first) = first_line {
+            // Blank lines in front put the text at its place in the file for the line-aware
+            // JSON reader; its tree is used only if it reads the same document.
+            let padded = format!("{}{text}", "\n".repeat(first.saturating_sub(1) as usize));
+            if let Ok(node) = json::load(&SourceFile::new(self.file.path.clone(), padded))
+                && node.to_json() == *json
+            {
+                return node;
+            }
+        }
+        from_serde(json, span)
     }
 
     fn literal(
@@ -646,9 +693,10 @@ fn fully_known_text(node: &Node) -> Option<String> {
 const MARK: char = '\u{0}';
 
 /// Reads a template (`<<EOF ... ${aws_s3_bucket.b.arn} ... EOF`) as JSON whose interpolated
-/// strings are unknown. `None` when an interpolation is not inside a JSON string, or the
-/// text is not JSON.
-fn json_template(origin: &str, span: Span) -> Option<Node> {
+/// strings are marked (see [`unmark`]): the marked text, its JSON, and the interpolated
+/// expressions. `None` when an interpolation is not inside a JSON string, or the text is not
+/// JSON.
+fn json_template(origin: &str) -> Option<(String, serde_json::Value, Vec<String>)> {
     let pieces = hcl::template_pieces(origin)?;
     let mut text = String::new();
     let mut expressions = Vec::new();
@@ -667,7 +715,7 @@ fn json_template(origin: &str, span: Span) -> Option<Node> {
     // parser keeps it, and recognise it in the parsed strings.
     let escaped = text.replace(MARK, "\\u0000");
     let json: serde_json::Value = serde_json::from_str(&escaped).ok()?;
-    Some(unmark(from_serde(&json, span), &expressions))
+    Some((escaped, json, expressions))
 }
 
 fn unmark(node: Node, expressions: &[String]) -> Node {
