@@ -56,8 +56,10 @@ pub(super) fn facts(file: &SourceFile, blocks: &[TfBlock]) -> Parsed {
                 ex.secret_named_attributes(&site, &block.body, &[]);
             }
             "variable" => ex.variable(block),
-            "locals" => {
-                let site = ex.site("locals".into(), block);
+            // Backend settings (`backend "s3" { secret_key = ... }`) and locals can hold
+            // credentials written in as literals.
+            "locals" | "terraform" => {
+                let site = ex.site(block.kind.clone(), block);
                 ex.secret_named_attributes(&site, &block.body, &[]);
             }
             // Modules are evaluated by a later stage; data sources other than policy

@@ -965,6 +965,23 @@ resource "azurerm_key_vault" "v" {
 }
 
 #[test]
+fn backend_credentials_are_literals() {
+    let parsed = tf(r#"
+terraform {
+  backend "s3" {
+    bucket     = "state"
+    access_key = "AKIAIOSFODNN7EXAMPLE"
+  }
+}
+"#);
+    let found: Vec<_> = literals(&parsed)
+        .iter()
+        .map(|l| (l.at.resource.as_str(), l.name.as_str(), l.at.span))
+        .collect();
+    assert_eq!(found, vec![("terraform", "access_key", Span::line(5))]);
+}
+
+#[test]
 fn byte_order_mark_and_crlf_lines() {
     let text = "\u{feff}resource \"aws_iam_access_key\" \"k\" {\r\n  user = \"u\"\r\n}\r\n\r\nresource \"aws_vpc\" \"v\" {\r\n}\r\n";
     let parsed = tf(text);
