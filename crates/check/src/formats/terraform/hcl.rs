@@ -21,13 +21,13 @@ use crate::source::SourceFile;
 /// Parses a whole file into its top-level blocks (top-level attributes are not valid
 /// Terraform and are ignored).
 pub(super) fn blocks(file: &SourceFile) -> Result<Vec<TfBlock>, ScanError> {
-    // hcl-edit is not known to panic, but a scanner must survive any input: a panic in the
-    // parser becomes a parse error for this file instead of aborting the scan.
     // A byte order mark is not HCL; blanking it (three bytes for three) keeps every offset.
     let text = match file.text.strip_prefix('\u{feff}') {
         Some(rest) => std::borrow::Cow::Owned(format!("   {rest}")),
         None => std::borrow::Cow::Borrowed(file.text.as_str()),
     };
+    // hcl-edit is not known to panic, but a scanner must survive any input: a panic in the
+    // parser becomes a parse error for this file instead of aborting the scan.
     let parsed = std::panic::catch_unwind(|| hcl_edit::parser::parse_body(&text));
     let body = match parsed {
         Ok(Ok(body)) => body,
