@@ -432,7 +432,10 @@ impl Extractor<'_> {
                     Err(error) => {
                         // serde_json counts lines from the heredoc's first line.
                         let line = first_line
-                            .map(|first| first + u32::try_from(error.line()).unwrap_or(1) - 1)
+                            .map(|first| {
+                                let offset = u32::try_from(error.line()).unwrap_or(u32::MAX);
+                                first.saturating_add(offset).saturating_sub(1)
+                            })
                             .filter(|&line| line <= node.span.end_line)
                             .unwrap_or(node.span.line);
                         self.parsed.errors.push(ScanError {

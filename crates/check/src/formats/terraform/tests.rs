@@ -772,9 +772,25 @@ fn parse_errors_name_file_and_line() {
     assert!(error.line >= 3, "line {}", error.line);
     assert!(error.message.contains("HCL parse error"));
 
+    for empty in ["", "# only a comment\n", "\n\n/* block */\n"] {
+        let parsed = parse(&SourceFile::new("empty.tf", empty));
+        assert!(parsed.errors.is_empty() && parsed.facts.is_empty());
+    }
+
     let json = parse_json(&SourceFile::new("bad.tf.json", "{\n  \"resource\": {\n}"));
     assert_eq!(json.errors.len(), 1);
     assert_eq!(json.errors[0].line, 3);
+}
+
+#[test]
+fn invalid_json_in_a_heredoc_is_an_error_at_its_line() {
+    let parsed = parse(&SourceFile::new(
+        "main.tf",
+        "resource \"aws_iam_policy\" \"p\" {\n  policy = <<EOF\n{\n  \"Statement\": [\n    oops\n  ]\n}\nEOF\n}\n",
+    ));
+    assert!(policies(&parsed).is_empty());
+    assert_eq!(parsed.errors.len(), 1);
+    assert_eq!(parsed.errors[0].line, 5);
 }
 
 #[test]
