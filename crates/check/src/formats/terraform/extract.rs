@@ -900,22 +900,21 @@ fn conditions_from_blocks(blocks: &Node) -> Node {
     Node::new(Value::Map(by_test), blocks.span)
 }
 
-/// Whether an attribute name says it holds a secret (`password`, `master_password`,
-/// `client_secret`, `api_key`, `access_key`…). Names of things *about* a secret (its ARN,
-/// id, name, length, version, rotation) do not.
+/// Whether an attribute name may hold a secret (`password`, `master_password`,
+/// `client_secret`, `api_key`, `access_key`, `*_key`…), so that its literal value becomes a
+/// fact. Deliberately broad: the secret rules judge the name again with their own, stricter
+/// test. Names of things *about* a secret (its ARN, id, name, length, version, rotation)
+/// are left out here already.
 pub(super) fn secret_like_name(name: &str) -> bool {
-    const SECRET_WORDS: [&str; 11] = [
+    const SECRET_WORDS: [&str; 8] = [
         "password",
         "passwd",
+        "pwd",
+        "passphrase",
         "secret",
         "token",
-        "api_key",
         "apikey",
-        "private_key",
-        "access_key",
-        "secret_key",
         "credential",
-        "auth_key",
     ];
     const ABOUT_A_SECRET: [&str; 18] = [
         "_arn",
@@ -938,7 +937,10 @@ pub(super) fn secret_like_name(name: &str) -> bool {
         "_permission",
     ];
     let lower = name.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| lower.contains(w))
+    // `api_key`, `private_key`, `access_key`, `storage_account_key`; a bare `key` (the S3
+    // backend's object key) names no secret.
+    let qualified_key = lower.len() > 3 && (lower.ends_with("key") || lower.ends_with("keys"));
+    (qualified_key || SECRET_WORDS.iter().any(|w| lower.contains(w)))
         && !ABOUT_A_SECRET.iter().any(|s| lower.ends_with(s))
         && !lower.starts_with("kms")
 }

@@ -875,6 +875,9 @@ fn secret_names() {
         "api_key",
         "access_key",
         "auth_token",
+        "primary_access_key",
+        "db_pwd",
+        "ssl_passphrase",
     ] {
         assert!(secret_like_name(name), "{name}");
     }
@@ -885,6 +888,8 @@ fn secret_names() {
         "token_ttl",
         "name",
         "secret_name",
+        "key",
+        "key_name",
     ] {
         assert!(!secret_like_name(name), "{name}");
     }
