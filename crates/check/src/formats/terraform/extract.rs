@@ -17,7 +17,7 @@ use crate::rules::Format;
 use crate::source::SourceFile;
 
 /// Attributes that hold an IAM policy document, by resource type.
-const POLICY_ATTRIBUTES: [(&str, &str, PolicyKind); 14] = [
+const POLICY_ATTRIBUTES: [(&str, &str, PolicyKind); 13] = [
     ("aws_iam_policy", "policy", PolicyKind::Identity),
     ("aws_iam_role_policy", "policy", PolicyKind::Identity),
     ("aws_iam_user_policy", "policy", PolicyKind::Identity),
@@ -28,11 +28,10 @@ const POLICY_ATTRIBUTES: [(&str, &str, PolicyKind); 14] = [
     ("aws_sqs_queue_policy", "policy", PolicyKind::Resource),
     ("aws_sns_topic_policy", "policy", PolicyKind::Resource),
     ("aws_kms_key", "policy", PolicyKind::Resource),
-    // Older inline forms of the same resource policies.
+    // Inline forms of the same resource policies.
     ("aws_s3_bucket", "policy", PolicyKind::Resource),
     ("aws_sqs_queue", "policy", PolicyKind::Resource),
     ("aws_sns_topic", "policy", PolicyKind::Resource),
-    ("aws_ecr_repository", "policy", PolicyKind::Resource),
 ];
 
 const POLICY_DOCUMENT: &str = "aws_iam_policy_document";

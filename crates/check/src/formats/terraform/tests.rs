@@ -408,6 +408,38 @@ resource "aws_kms_key" "k" {
 }
 
 #[test]
+fn every_policy_attribute_has_its_kind() {
+    let doc = r#"jsonencode({ Statement = [{ Effect = "Allow", Action = "*", Resource = "*" }] })"#;
+    let cases = [
+        ("aws_iam_policy", "policy", PolicyKind::Identity),
+        ("aws_iam_role_policy", "policy", PolicyKind::Identity),
+        ("aws_iam_user_policy", "policy", PolicyKind::Identity),
+        ("aws_iam_group_policy", "policy", PolicyKind::Identity),
+        ("aws_iam_role", "assume_role_policy", PolicyKind::Trust),
+        ("aws_ecr_repository_policy", "policy", PolicyKind::Resource),
+        ("aws_s3_bucket_policy", "policy", PolicyKind::Resource),
+        ("aws_sqs_queue_policy", "policy", PolicyKind::Resource),
+        ("aws_sns_topic_policy", "policy", PolicyKind::Resource),
+        ("aws_kms_key", "policy", PolicyKind::Resource),
+    ];
+    for (resource, attribute, kind) in cases {
+        let parsed = tf(&format!(
+            "resource \"{resource}\" \"x\" {{\n  {attribute} = {doc}\n}}\n"
+        ));
+        let found = policies(&parsed);
+        assert_eq!(found.len(), 1, "{resource}");
+        assert_eq!(found[0].kind, kind, "{resource}");
+        assert_eq!(found[0].at.resource, format!("{resource}.x"));
+        assert_eq!(found[0].statements[0].actions, vec![s("*")], "{resource}");
+    }
+    let inline = tf(&format!(
+        "resource \"aws_iam_role\" \"r\" {{\n  inline_policy {{\n    policy = {doc}\n  }}\n}}\n"
+    ));
+    assert_eq!(policies(&inline)[0].kind, PolicyKind::Identity);
+    assert_eq!(policies(&inline)[0].at.span, Span::line(3));
+}
+
+#[test]
 fn heredoc_json_gets_the_lines_of_the_file() {
     let parsed = tf(r#"
 resource "aws_iam_policy" "p" {
