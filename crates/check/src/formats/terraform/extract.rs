@@ -343,10 +343,22 @@ impl Extractor<'_> {
         let props = Node::new(Value::Map(props), body.span);
         // Containers that cannot be read (a file() or templatefile() call) are left out
         // rather than read as empty containers, which every container rule would flag.
+        // The same goes for a container given by an expression (`[local.sidecar, {...}]`).
         let containers = body
             .get("container_definitions")
             .and_then(|node| self.json_document(node, "container_definitions"))
-            .filter(|doc| matches!(doc.value, Value::List(_)))
+            .map(|doc| match doc.value {
+                Value::List(items) => Node::new(
+                    Value::List(
+                        items
+                            .into_iter()
+                            .filter(|c| matches!(c.value, Value::Map(_)))
+                            .collect(),
+                    ),
+                    doc.span,
+                ),
+                _ => Node::new(Value::List(Vec::new()), doc.span),
+            })
             .unwrap_or_else(|| Node::new(Value::List(Vec::new()), body.span));
         let fact = ecs::task_definition_from_node(site.clone(), &props, Some(&containers));
         self.push(Fact::EcsTaskDefinition(fact));

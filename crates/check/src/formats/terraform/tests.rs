@@ -258,6 +258,11 @@ resource "aws_ecs_task_definition" "from_file" {
   family                = "f"
   container_definitions = file("containers.json")
 }
+
+resource "aws_ecs_task_definition" "mixed" {
+  family                = "m"
+  container_definitions = jsonencode([local.sidecar, { name = "main", image = "app:1" }])
+}
 "#);
     let tasks: Vec<_> = parsed
         .facts
@@ -267,7 +272,7 @@ resource "aws_ecs_task_definition" "from_file" {
             _ => None,
         })
         .collect();
-    assert_eq!(tasks.len(), 3);
+    assert_eq!(tasks.len(), 4);
     let app = tasks[0];
     assert_eq!(app.network_mode, s("bridge"));
     assert_eq!(app.fargate, Known::Value(true));
@@ -289,6 +294,12 @@ resource "aws_ecs_task_definition" "from_file" {
         tasks[2].containers.is_empty(),
         "unreadable containers are not invented"
     );
+    let names: Vec<_> = tasks[3]
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["main"]);
 }
 
 #[test]
