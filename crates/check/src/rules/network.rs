@@ -63,7 +63,7 @@ impl OpenIngress<'_> {
         ingress_discriminator(self.protocol, self.ports, &self.sources)
     }
 
-    fn from_world(&self) -> String {
+    fn world_sources_text(&self) -> String {
         self.sources.join(" and ")
     }
 }
@@ -231,7 +231,7 @@ impl Rule for WorldOpenSshRdp {
                 format!(
                     "security group {} allows {} to {} {} ({})",
                     open.ingress.at.resource,
-                    open.from_world(),
+                    open.world_sources_text(),
                     open.protocol,
                     describe_ports(open.ports),
                     list_ports(&exposed)
@@ -342,7 +342,7 @@ impl Rule for WorldOpenAllPorts {
                     "security group {} allows {} from {}",
                     open.ingress.at.resource,
                     what,
-                    open.from_world()
+                    open.world_sources_text()
                 ),
             ));
         }
@@ -443,7 +443,7 @@ impl Rule for WorldOpenAdminPort {
                 format!(
                     "security group {} allows {} to tcp {} ({})",
                     open.ingress.at.resource,
-                    open.from_world(),
+                    open.world_sources_text(),
                     describe_ports(open.ports),
                     list_ports(&exposed)
                 ),
