@@ -189,7 +189,7 @@ static LOG002: RuleMeta = RuleMeta {
     severity: Severity::Medium,
     practice: "Every VPC records flow logs.",
     formats: &[Format::Terraform, Format::CloudFormation],
-    what: "A VPC defined in a CloudFormation template or Terraform module with no flow log in the same template or module that refers to it. When any flow log's target is an expression that cannot be resolved (a variable, a module output), the VPC is not reported: that flow log may be its.",
+    what: "A VPC defined in a CloudFormation template or Terraform module with no flow log in the same template or module that refers to it. When any flow log's target is unknown or an expression that names none of the unit's VPCs (a variable, a local, a module output), no VPC of the unit is reported: that flow log may be theirs.",
     why: "Flow logs are the only record of which addresses talked to which hosts and ports. Without them you cannot tell, after a compromise, what was reached or where data went, and anomaly detection such as GuardDuty has less to work from.",
     fix: "Add a flow log for the VPC (aws_flow_log with vpc_id, or AWS::EC2::FlowLog with ResourceType VPC) delivering to CloudWatch Logs or S3. Capture ALL traffic, or at least REJECT.",
     examples: &[
@@ -258,11 +258,22 @@ impl VpcNoFlowLog {
         })
     }
 
-    fn covered(vpc: &Vpc, flow_logs: &[&FlowLog]) -> bool {
-        flow_logs.iter().any(|flow_log| match &flow_log.target {
+    fn targets(flow_log: &FlowLog, vpc: &Vpc) -> bool {
+        match &flow_log.target {
             Known::Value(target) => vpc.names.iter().any(|name| Self::mentions(target, name)),
             Known::Unknown(_) | Known::Absent => false,
-        })
+        }
+    }
+
+    /// Whether we cannot tell which VPC a flow log belongs to: its target is unknown, or it
+    /// is an expression that names none of the unit's VPCs (`local.vpc_id`, `try(…)`, a
+    /// parameter), which may still evaluate to any of them.
+    fn unresolved(flow_log: &FlowLog, vpcs: &[&Vpc]) -> bool {
+        match &flow_log.target {
+            Known::Unknown(_) => true,
+            Known::Value(_) => !vpcs.iter().any(|vpc| Self::targets(flow_log, vpc)),
+            Known::Absent => false,
+        }
     }
 }
 
@@ -272,27 +283,21 @@ impl Rule for VpcNoFlowLog {
     }
 
     fn check(&self, unit: &Unit, out: &mut Vec<Finding>) {
-        let flow_logs: Vec<&FlowLog> = unit
-            .facts
-            .iter()
-            .filter_map(|fact| match fact {
-                Fact::FlowLog(flow_log) => Some(flow_log),
-                _ => None,
-            })
-            .collect();
+        let mut flow_logs: Vec<&FlowLog> = Vec::new();
+        let mut vpcs: Vec<&Vpc> = Vec::new();
+        for fact in &unit.facts {
+            match fact {
+                Fact::FlowLog(flow_log) => flow_logs.push(flow_log),
+                Fact::Vpc(vpc) => vpcs.push(vpc),
+                _ => {}
+            }
+        }
         // A flow log whose target we cannot resolve might be for any VPC here.
-        if flow_logs.iter().any(|f| f.target.is_unknown()) {
+        if flow_logs.iter().any(|f| Self::unresolved(f, &vpcs)) {
             return;
         }
-        for fact in &unit.facts {
-            let Fact::Vpc(vpc) = fact else {
-                continue;
-            };
-            // Without a name nothing could refer to it; with flow logs around, stay quiet.
-            if vpc.names.is_empty() && !flow_logs.is_empty() {
-                continue;
-            }
-            if Self::covered(vpc, &flow_logs) {
+        for vpc in vpcs {
+            if flow_logs.iter().any(|f| Self::targets(f, vpc)) {
                 continue;
             }
             out.push(Finding::new(
@@ -627,16 +632,40 @@ mod tests {
     }
 
     #[test]
+    fn log002_stays_quiet_when_a_flow_log_target_names_no_vpc_of_the_unit() {
+        // terraform-aws-vpc: `vpc_id = local.vpc_id`, and local.vpc_id is aws_vpc.this[0].id.
+        let found = run(
+            &VpcNoFlowLog,
+            vec![
+                vpc("aws_vpc.this", &["aws_vpc.this"]),
+                flow_log(Known::Value("local.vpc_id")),
+            ],
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
     fn log002_stays_quiet_when_a_flow_log_target_is_unknown() {
         let found = run(
             &VpcNoFlowLog,
             vec![
                 vpc("aws_vpc.main", &["aws_vpc.main"]),
+                vpc("aws_vpc.other", &["aws_vpc.other"]),
                 flow_log(Known::Value("aws_vpc.other.id")),
                 flow_log(unknown()),
             ],
         );
         assert!(found.is_empty(), "{found:?}");
+        // Without the unknown one, aws_vpc.main is reported.
+        let found = run(
+            &VpcNoFlowLog,
+            vec![
+                vpc("aws_vpc.main", &["aws_vpc.main"]),
+                vpc("aws_vpc.other", &["aws_vpc.other"]),
+                flow_log(Known::Value("aws_vpc.other.id")),
+            ],
+        );
+        assert_eq!(found.len(), 1);
     }
 
     #[test]
