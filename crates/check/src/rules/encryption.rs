@@ -411,7 +411,7 @@ static LOG004: RuleMeta = RuleMeta {
     formats: &[Format::Terraform, Format::CloudFormation],
     what: "A CloudTrail trail whose enable_log_file_validation / EnableLogFileValidation is false or not set (off by default).",
     why: "Without digest files nobody can prove that log files in the bucket are the ones CloudTrail delivered; an intruder with write access to the bucket can delete or edit the records of what they did.",
-    fix: "Set enable_log_file_validation = true (EnableLogFileValidation: true) and check digests with `aws cloudtrail validate-logs` during investigations.",
+    fix: "Set enable_log_file_validation = true (EnableLogFileValidation: true). During an investigation, check the digests with `aws cloudtrail validate-logs` before trusting the logs.",
     examples: &[
         Example {
             file: "main.tf",
@@ -508,6 +508,12 @@ mod tests {
             kms_key: kms_key.map(str::to_string),
             managed_sse,
         })
+    }
+
+    #[test]
+    fn encryption_and_logging_rules_are_documented() {
+        crate::rules::network::meta_checks::assert_complete(RULES, &["ENC", "LOG"]);
+        assert_eq!(RULES.len(), 5);
     }
 
     #[test]

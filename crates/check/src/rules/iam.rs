@@ -464,7 +464,7 @@ static IAM003: RuleMeta = RuleMeta {
     formats: &[Format::Terraform, Format::CloudFormation, Format::IamPolicy],
     what: "An identity policy Allow statement with Resource `*` whose actions name `iam:PassRole` or a pattern that covers it (`iam:Pass*`). `iam:*` is reported by IAM002 and `*` by IAM001.",
     why: "Passing a role to a service (EC2, Lambda, ECS, CloudFormation) lets the caller run code with that role's permissions. With Resource `*` the caller can pass the most privileged role in the account and so escalate to it.",
-    fix: "Set Resource to the ARNs of the roles that may be passed, and add an `iam:PassedToService` condition naming the service that receives them.",
+    fix: "Set Resource to the ARNs of the roles that may be passed. Add an `iam:PassedToService` condition naming the service that receives them, so that a role meant for one service cannot be handed to another.",
     examples: &[
         Example {
             file: "main.tf",
@@ -1259,6 +1259,47 @@ pub(crate) mod tests {
         s.principals = principals;
         s.conditions = conditions;
         policy(PolicyKind::Trust, vec![s])
+    }
+
+    #[test]
+    fn iam_rules_are_documented() {
+        crate::rules::network::meta_checks::assert_complete(RULES, &["IAM"]);
+        assert_eq!(RULES.len(), 7);
+    }
+
+    /// Reads a standalone policy example as the IAM front end would: a document with
+    /// principals is a trust policy (every such example here is one), else an identity
+    /// policy.
+    fn example_policy(text: &str) -> Fact {
+        let json: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let doc = crate::formats::json::from_serde(&json, Span::line(1));
+        let mut parsed =
+            crate::formats::iam::policy_from_node(site("policy.json"), PolicyKind::Identity, &doc);
+        if parsed.statements.iter().any(|s| !s.principals.is_empty()) {
+            parsed.kind = PolicyKind::Trust;
+        }
+        Fact::Policy(parsed)
+    }
+
+    #[test]
+    fn policy_json_examples_fail_and_pass_as_documented() {
+        for rule in RULES {
+            let meta = rule.meta();
+            for example in meta.examples.iter().filter(|e| e.file == "policy.json") {
+                let failing = run(*rule, vec![example_policy(example.failing)]);
+                assert!(
+                    failing.iter().any(|f| f.rule == meta.code),
+                    "{}: failing example not reported",
+                    meta.code
+                );
+                let passing = run(*rule, vec![example_policy(example.passing)]);
+                assert!(
+                    passing.is_empty(),
+                    "{}: passing example reported: {passing:?}",
+                    meta.code
+                );
+            }
+        }
     }
 
     #[test]

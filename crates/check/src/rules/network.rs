@@ -992,3 +992,128 @@ mod tests {
         );
     }
 }
+
+/// Checks shared by the NET, IAM, ECR, ENC and LOG families: every rule's documentation is
+/// complete and its examples are well-formed files of the format their name announces.
+#[cfg(test)]
+pub(crate) mod meta_checks {
+    use saphyr::{LoadableYamlNode, Yaml};
+
+    use crate::rules::{Format, Rule};
+
+    fn file_for(format: Format) -> &'static str {
+        match format {
+            Format::Terraform => "main.tf",
+            Format::CloudFormation => "template.yaml",
+            Format::IamPolicy => "policy.json",
+            Format::Kubernetes => "deployment.yaml",
+            Format::Dockerfile => "Dockerfile",
+            Format::EcsTaskDefinition => "taskdef.json",
+            Format::AwsConfig => "config",
+            Format::AnyFile => "",
+        }
+    }
+
+    fn assert_well_formed(code: &str, file: &str, text: &str) {
+        if file.ends_with(".tf") {
+            if let Err(e) = hcl_edit::parser::parse_body(text) {
+                panic!("{code} {file}: not valid HCL: {e}");
+            }
+        } else if file.ends_with(".yaml") {
+            let docs = Yaml::load_from_str(text)
+                .unwrap_or_else(|e| panic!("{code} {file}: not valid YAML: {e}"));
+            let [doc] = docs.as_slice() else {
+                panic!("{code} {file}: expected one YAML document");
+            };
+            assert!(
+                !doc.as_mapping_get("Resources").is_none_or(Yaml::is_null),
+                "{code} {file}: a template needs Resources"
+            );
+        } else if file.ends_with(".json") {
+            let doc: serde_json::Value = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("{code} {file}: not valid JSON: {e}"));
+            assert!(
+                doc.get("Statement").is_some(),
+                "{code} {file}: no Statement"
+            );
+        } else {
+            panic!("{code}: unexpected example file {file}");
+        }
+    }
+
+    /// Documentation complete, one example per format, examples well-formed and distinct.
+    pub(crate) fn assert_complete(rules: &[&dyn Rule], prefixes: &[&str]) {
+        for rule in rules {
+            let meta = rule.meta();
+            let code = meta.code;
+            assert!(
+                prefixes.iter().any(|p| code.starts_with(p))
+                    && code.len() == 6
+                    && code[3..].bytes().all(|b| b.is_ascii_digit()),
+                "{code}: code shape"
+            );
+            assert!(
+                meta.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{code}: name must be kebab-case"
+            );
+            for (field, text) in [
+                ("practice", meta.practice),
+                ("what", meta.what),
+                ("why", meta.why),
+                ("fix", meta.fix),
+            ] {
+                assert!(
+                    text.len() > 20 && text.ends_with('.'),
+                    "{code}: {field} must be a full sentence"
+                );
+            }
+            assert!(
+                meta.hint().len() < meta.fix.len(),
+                "{code}: fix needs a hint sentence and more"
+            );
+            assert!(!meta.formats.is_empty(), "{code}: formats");
+            for format in meta.formats {
+                assert!(
+                    meta.examples.iter().any(|e| e.file == file_for(*format)),
+                    "{code}: no {} example for {format:?}",
+                    file_for(*format)
+                );
+            }
+            for example in meta.examples {
+                assert_ne!(example.failing, example.passing, "{code} {}", example.file);
+                assert_well_formed(code, example.file, example.failing);
+                assert_well_formed(code, example.file, example.passing);
+            }
+            for id in meta.checkov {
+                assert!(
+                    id.starts_with("CKV_AWS_") || id.starts_with("CKV2_AWS_"),
+                    "{code}: {id}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "not valid HCL")]
+    fn malformed_terraform_examples_are_caught() {
+        assert_well_formed(
+            "T",
+            "main.tf",
+            "resource \"aws_vpc\" \"x\" {\n  cidr_block = \n",
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not valid YAML")]
+    fn malformed_template_examples_are_caught() {
+        assert_well_formed("T", "template.yaml", "Resources:\n  A: [1,\n");
+    }
+
+    #[test]
+    fn network_rules_are_documented() {
+        assert_complete(super::RULES, &["NET"]);
+        assert_eq!(super::RULES.len(), 5);
+    }
+}

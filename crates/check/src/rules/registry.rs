@@ -504,6 +504,12 @@ mod tests {
     }
 
     #[test]
+    fn registry_rules_are_documented() {
+        crate::rules::network::meta_checks::assert_complete(RULES, &["ECR"]);
+        assert_eq!(RULES.len(), 4);
+    }
+
+    #[test]
     fn ecr001_reports_false_and_absent_not_true_or_unknown() {
         let facts = vec![
             repository(Known::Value(false), Known::Absent, Known::Absent),
