@@ -1303,6 +1303,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn cloudformation_policy_examples_fail_and_pass_as_documented() {
+        use crate::rules::network::meta_checks::cloudformation_policies;
+        for rule in RULES {
+            let meta = rule.meta();
+            for example in meta.examples.iter().filter(|e| e.file == "template.yaml") {
+                let failing = cloudformation_policies(example.failing);
+                if failing.is_empty() {
+                    continue; // IAM006: an access key, not a policy.
+                }
+                let found = run(*rule, failing);
+                assert!(
+                    found.iter().any(|f| f.rule == meta.code),
+                    "{}: failing example not reported",
+                    meta.code
+                );
+                let passing = run(*rule, cloudformation_policies(example.passing));
+                assert!(
+                    passing.is_empty(),
+                    "{}: passing example reported: {passing:?}",
+                    meta.code
+                );
+            }
+        }
+    }
+
+    #[test]
     fn glob_matches_like_iam() {
         assert!(glob_match("*", "PassRole"));
         assert!(glob_match("Pass*", "passrole"));

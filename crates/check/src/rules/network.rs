@@ -997,9 +997,85 @@ mod tests {
 /// complete and its examples are well-formed files of the format their name announces.
 #[cfg(test)]
 pub(crate) mod meta_checks {
-    use saphyr::{LoadableYamlNode, Yaml};
+    use std::sync::Arc;
 
+    use saphyr::{LoadableYamlNode, Scalar, Yaml};
+
+    use crate::model::{Fact, PolicyKind, Site, Span};
     use crate::rules::{Format, Rule};
+
+    /// A YAML tree as JSON, for handing embedded policy documents to the shared IAM reader.
+    /// Tagged nodes (`!Ref`, `!Sub`) become null: their value is not known.
+    fn yaml_to_json(yaml: &Yaml) -> serde_json::Value {
+        use serde_json::Value as J;
+        match yaml {
+            Yaml::Value(Scalar::Boolean(b)) => J::Bool(*b),
+            Yaml::Value(Scalar::Integer(i)) => J::from(*i),
+            Yaml::Value(Scalar::FloatingPoint(f)) => J::from(f.into_inner()),
+            Yaml::Value(Scalar::String(s)) => J::String(s.to_string()),
+            Yaml::Sequence(items) => items.iter().map(yaml_to_json).collect(),
+            Yaml::Mapping(map) => map
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), yaml_to_json(v))))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            _ => J::Null,
+        }
+    }
+
+    /// The policies a CloudFormation example holds, read the way a front end would: policy
+    /// documents of IAM resources are identity policies, AssumeRolePolicyDocument is a trust
+    /// policy, and an ECR repository's RepositoryPolicyText is a resource policy attached to it.
+    pub(crate) fn cloudformation_policies(text: &str) -> Vec<Fact> {
+        let docs = Yaml::load_from_str(text).unwrap_or_default();
+        let file: Arc<str> = Arc::from("template.yaml");
+        let mut facts = Vec::new();
+        let Some(resources) = docs
+            .first()
+            .and_then(|d| d.as_mapping_get("Resources"))
+            .and_then(Yaml::as_mapping)
+        else {
+            return facts;
+        };
+        for (id, resource) in resources {
+            let (Some(id), Some(props)) = (id.as_str(), resource.as_mapping_get("Properties"))
+            else {
+                continue;
+            };
+            let kind = resource
+                .as_mapping_get("Type")
+                .and_then(Yaml::as_str)
+                .unwrap_or_default();
+            let mut documents = Vec::new();
+            if let Some(doc) = props.as_mapping_get("PolicyDocument") {
+                documents.push((PolicyKind::Identity, doc, None));
+            }
+            if let Some(doc) = props.as_mapping_get("AssumeRolePolicyDocument") {
+                documents.push((PolicyKind::Trust, doc, None));
+            }
+            if let Some(doc) = props.as_mapping_get("RepositoryPolicyText") {
+                documents.push((PolicyKind::Resource, doc, Some(kind.to_string())));
+            }
+            for inline in props
+                .as_mapping_get("Policies")
+                .and_then(Yaml::as_vec)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(doc) = inline.as_mapping_get("PolicyDocument") {
+                    documents.push((PolicyKind::Identity, doc, None));
+                }
+            }
+            for (kind, doc, attached_to) in documents {
+                let node = crate::formats::json::from_serde(&yaml_to_json(doc), Span::line(1));
+                let site = Site::new(&file, id, Span::line(1));
+                let mut policy = crate::formats::iam::policy_from_node(site, kind, &node);
+                policy.attached_to = attached_to;
+                facts.push(Fact::Policy(policy));
+            }
+        }
+        facts
+    }
 
     fn file_for(format: Format) -> &'static str {
         match format {

@@ -510,6 +510,19 @@ mod tests {
     }
 
     #[test]
+    fn ecr003_cloudformation_example_fails_and_passes_as_documented() {
+        use crate::rules::network::meta_checks::cloudformation_policies;
+        let example = ECR003.examples.iter().find(|e| e.file == "template.yaml");
+        let Some(example) = example else {
+            panic!("ECR003 has no CloudFormation example");
+        };
+        let failing = run(&EcrPolicyOpen, cloudformation_policies(example.failing));
+        assert_eq!(failing.len(), 1, "{failing:?}");
+        assert_eq!(failing[0].resource, "ApiRepository");
+        assert!(run(&EcrPolicyOpen, cloudformation_policies(example.passing)).is_empty());
+    }
+
+    #[test]
     fn ecr001_reports_false_and_absent_not_true_or_unknown() {
         let facts = vec![
             repository(Known::Value(false), Known::Absent, Known::Absent),
