@@ -1283,6 +1283,7 @@ pub(crate) mod tests {
 
     #[test]
     fn policy_json_examples_fail_and_pass_as_documented() {
+        let mut checked = Vec::new();
         for rule in RULES {
             let meta = rule.meta();
             for example in meta.examples.iter().filter(|e| e.file == "policy.json") {
@@ -1298,13 +1299,19 @@ pub(crate) mod tests {
                     "{}: passing example reported: {passing:?}",
                     meta.code
                 );
+                checked.push(meta.code);
             }
         }
+        assert_eq!(
+            checked,
+            ["IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007"]
+        );
     }
 
     #[test]
     fn cloudformation_policy_examples_fail_and_pass_as_documented() {
         use crate::rules::network::meta_checks::cloudformation_policies;
+        let mut checked = Vec::new();
         for rule in RULES {
             let meta = rule.meta();
             for example in meta.examples.iter().filter(|e| e.file == "template.yaml") {
@@ -1324,8 +1331,13 @@ pub(crate) mod tests {
                     "{}: passing example reported: {passing:?}",
                     meta.code
                 );
+                checked.push(meta.code);
             }
         }
+        assert_eq!(
+            checked,
+            ["IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007"]
+        );
     }
 
     #[test]
