@@ -123,11 +123,34 @@ fn named_ports(ports: Ports, candidates: &[(u16, &'static str)]) -> Vec<(u16, &'
 }
 
 fn list_ports(ports: &[(u16, &str)]) -> String {
-    ports
+    let named: Vec<String> = ports
         .iter()
         .map(|(port, name)| format!("{port} ({name})"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    match named.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => named.join(""),
+    }
+}
+
+/// `port 22 (SSH)`, `udp port 3389 (RDP)`, or `ports 20-4000, which include 22 (SSH) and
+/// 3389 (RDP)`. TCP goes unsaid: it is what these services speak.
+fn describe_exposure(protocol: &str, ports: Ports, exposed: &[(u16, &str)]) -> String {
+    let protocol = if protocol == "tcp" {
+        String::new()
+    } else {
+        format!("{protocol} ")
+    };
+    match (ports, exposed) {
+        (Ports::Range(from, to), [(port, name)]) if from == to => {
+            format!("{protocol}port {port} ({name})")
+        }
+        _ => format!(
+            "{protocol}{}, which include {}",
+            describe_ports(ports),
+            list_ports(exposed)
+        ),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -229,12 +252,10 @@ impl Rule for WorldOpenSshRdp {
                 &open.ingress.at,
                 &open.discriminator(),
                 format!(
-                    "security group {} allows {} to {} {} ({})",
+                    "security group {} allows {} to {}",
                     open.ingress.at.resource,
                     open.world_sources_text(),
-                    open.protocol,
-                    describe_ports(open.ports),
-                    list_ports(&exposed)
+                    describe_exposure(open.protocol, open.ports, &exposed)
                 ),
             ));
         }
@@ -441,11 +462,10 @@ impl Rule for WorldOpenAdminPort {
                 &open.ingress.at,
                 &open.discriminator(),
                 format!(
-                    "security group {} allows {} to tcp {} ({})",
+                    "security group {} allows {} to {}",
                     open.ingress.at.resource,
                     open.world_sources_text(),
-                    describe_ports(open.ports),
-                    list_ports(&exposed)
+                    describe_exposure(open.protocol, open.ports, &exposed)
                 ),
             ));
         }
@@ -533,7 +553,7 @@ impl NaclWorldOpenAdmin {
         };
         if *ports == Ports::All && matches!(protocol.as_str(), "all" | "tcp" | "udp") {
             return Some(if protocol == "all" {
-                "all traffic".into()
+                "all ports of every protocol".into()
             } else {
                 format!("all {protocol} ports")
             });
@@ -547,14 +567,12 @@ impl NaclWorldOpenAdmin {
         if matches!(*ports, Ports::Range(from, 65535) if from >= 1024) {
             return None;
         }
-        let exposed = named_ports(*ports, &REMOTE_LOGIN_PORTS);
-        (!exposed.is_empty()).then(|| {
-            format!(
-                "{protocol} {} ({})",
-                describe_ports(*ports),
-                list_ports(&exposed)
-            )
-        })
+        let exposed = match protocol.as_str() {
+            "tcp" => named_ports(*ports, &REMOTE_LOGIN_PORTS),
+            // RDP also listens on UDP 3389; SSH is TCP only.
+            _ => named_ports(*ports, &REMOTE_LOGIN_PORTS[1..]),
+        };
+        (!exposed.is_empty()).then(|| describe_exposure(protocol, *ports, &exposed))
     }
 }
 
@@ -590,10 +608,10 @@ impl Rule for NaclWorldOpenAdmin {
                 &entry.at,
                 &ingress_discriminator(protocol, *ports, &[cidr.as_str()]),
                 format!(
-                    "network ACL entry {} allows inbound {} from {}",
+                    "network ACL entry {} allows inbound traffic from {} to {}",
                     entry.at.resource,
-                    exposure,
-                    cidr.trim()
+                    cidr.trim(),
+                    exposure
                 ),
             ));
         }
@@ -772,7 +790,7 @@ mod tests {
         assert_eq!(found[0].rule, "NET001");
         assert_eq!(
             found[0].message,
-            "security group aws_security_group.web allows 0.0.0.0/0 and ::/0 to tcp port 22 (22 (SSH))"
+            "security group aws_security_group.web allows 0.0.0.0/0 and ::/0 to port 22 (SSH)"
         );
         let found = run(&WorldOpenSshRdp, vec![ingress("6", 3389, 3389, &["::/0"])]);
         assert_eq!(found.len(), 1);
@@ -785,8 +803,10 @@ mod tests {
             vec![ingress("tcp", 20, 4000, &["0.0.0.0/0"])],
         );
         assert_eq!(found.len(), 1);
-        assert!(found[0].message.contains("ports 20-4000"));
-        assert!(found[0].message.contains("22 (SSH), 3389 (RDP)"));
+        assert_eq!(
+            found[0].message,
+            "security group aws_security_group.web allows 0.0.0.0/0 to ports 20-4000, which include 22 (SSH) and 3389 (RDP)"
+        );
     }
 
     #[test]
@@ -854,7 +874,7 @@ mod tests {
         assert!(
             found[0]
                 .message
-                .contains("3306 (MySQL), 5432 (PostgreSQL), 5439 (Redshift), 5900 (VNC)"),
+                .contains("3306 (MySQL), 5432 (PostgreSQL), 5439 (Redshift), 5900 (VNC), 5984 (CouchDB), 5985 (WinRM), 5986 (WinRM (HTTPS)) and 6379 (Redis)"),
             "{}",
             found[0].message
         );
@@ -933,9 +953,9 @@ mod tests {
         assert_eq!(
             messages,
             [
-                "network ACL entry aws_network_acl_rule.in allows inbound tcp port 22 (22 (SSH)) from 0.0.0.0/0",
-                "network ACL entry aws_network_acl_rule.in allows inbound all traffic from ::/0",
-                "network ACL entry aws_network_acl_rule.in allows inbound tcp ports 3000-4000 (3389 (RDP)) from 0.0.0.0/0",
+                "network ACL entry aws_network_acl_rule.in allows inbound traffic from 0.0.0.0/0 to port 22 (SSH)",
+                "network ACL entry aws_network_acl_rule.in allows inbound traffic from ::/0 to all ports of every protocol",
+                "network ACL entry aws_network_acl_rule.in allows inbound traffic from 0.0.0.0/0 to ports 3000-4000, which include 3389 (RDP)",
             ]
         );
     }
@@ -961,6 +981,15 @@ mod tests {
                 nacl(Known::Value(false), "deny", "tcp", 22, 22, "0.0.0.0/0"),
                 nacl(Known::Value(false), "allow", "tcp", 22, 22, "10.0.0.0/8"),
                 nacl(Known::Value(false), "allow", "tcp", 443, 443, "0.0.0.0/0"),
+                nacl(Known::Value(false), "allow", "udp", 22, 22, "0.0.0.0/0"),
+                nacl(
+                    Known::Value(false),
+                    "allow",
+                    "tcp",
+                    32768,
+                    65535,
+                    "0.0.0.0/0",
+                ),
                 unknown_cidr,
             ],
         );
