@@ -24,7 +24,7 @@ static ENC001: RuleMeta = RuleMeta {
     severity: Severity::Medium,
     practice: "Secrets, SNS topics and SQS queues are encrypted at rest with a KMS key (SQS may use SQS-managed encryption).",
     formats: &[Format::Terraform, Format::CloudFormation],
-    what: "A Secrets Manager secret, SNS topic or SQS queue with no KMS key set (kms_key_id, kms_master_key_id, KmsKeyId, KmsMasterKeyId). An SQS queue with SQS-managed server-side encryption enabled (sqs_managed_sse_enabled, SqsManagedSseEnabled) passes.",
+    what: "A Secrets Manager secret or SNS topic with no KMS key set (kms_key_id, kms_master_key_id, KmsKeyId, KmsMasterKeyId), or an SQS queue with neither a KMS key nor SQS-managed encryption: sqs_managed_sse_enabled / SqsManagedSseEnabled set to false. A queue that leaves SqsManagedSseEnabled unset passes, because SQS enables SSE-SQS on new queues by default.",
     why: "SNS topics are not encrypted at rest unless a key is given, and a queue without SSE stores messages in the clear. A secret without its own key uses the account's default aws/secretsmanager key, which every principal with secretsmanager:GetSecretValue can use: a customer managed key adds a key policy that limits who can decrypt, and cross-account sharing requires one.",
     fix: "Set a KMS key: kms_key_id on the secret, kms_master_key_id on the topic or queue (KmsKeyId / KmsMasterKeyId in CloudFormation), preferably a customer managed key. For queues, sqs_managed_sse_enabled = true is an acceptable alternative.",
     examples: &[
@@ -85,9 +85,11 @@ impl Rule for NoKmsEncryption {
             let what = match encryption.what {
                 EncryptedKind::Secret => "Secrets Manager secret",
                 EncryptedKind::Topic => "SNS topic",
+                // Since October 2022 SQS encrypts new queues with SQS-owned keys (SSE-SQS)
+                // unless told otherwise: only an explicit `false` leaves a queue in the clear.
                 EncryptedKind::Queue => match encryption.managed_sse {
-                    Known::Value(true) | Known::Unknown(_) => continue,
-                    Known::Value(false) | Known::Absent => "SQS queue",
+                    Known::Value(false) => "SQS queue",
+                    Known::Value(true) | Known::Unknown(_) | Known::Absent => continue,
                 },
             };
             let missing = if encryption.what == EncryptedKind::Queue {
@@ -524,7 +526,7 @@ mod tests {
                 encryption(EncryptedKind::Secret, Known::Absent, Known::Absent),
                 encryption(EncryptedKind::Topic, Known::Value(" "), Known::Absent),
                 encryption(EncryptedKind::Queue, Known::Absent, Known::Value(false)),
-                encryption(EncryptedKind::Queue, Known::Absent, Known::Absent),
+                encryption(EncryptedKind::Queue, Known::Value(""), Known::Value(false)),
             ],
         );
         let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
@@ -552,6 +554,8 @@ mod tests {
                 encryption(EncryptedKind::Topic, unknown(), Known::Absent),
                 encryption(EncryptedKind::Queue, Known::Absent, Known::Value(true)),
                 encryption(EncryptedKind::Queue, Known::Absent, unknown()),
+                // SSE-SQS is the default for new queues.
+                encryption(EncryptedKind::Queue, Known::Absent, Known::Absent),
                 encryption(
                     EncryptedKind::Queue,
                     Known::Value("alias/aws/sqs"),
