@@ -278,13 +278,93 @@ pub struct SensitiveServiceWildcard;
 /// Services whose wildcard grants amount to privilege escalation or access to every secret.
 const SENSITIVE_SERVICES: [&str; 5] = ["iam", "sts", "kms", "secretsmanager", "organizations"];
 
+/// The high-risk actions of each sensitive service: privilege escalation, credential
+/// creation, reading secrets, destroying or re-permissioning keys, reshaping the
+/// organisation. A partial wildcard is reported when it reaches one of these beyond the
+/// action its own stem names. `iam:PassRole` is IAM003's.
+const HIGH_RISK_ACTIONS: [(&str, &[&str]); 5] = [
+    (
+        "iam",
+        &[
+            "AddUserToGroup",
+            "AttachGroupPolicy",
+            "AttachRolePolicy",
+            "AttachUserPolicy",
+            "CreateAccessKey",
+            "CreateLoginProfile",
+            "CreatePolicyVersion",
+            "CreateRole",
+            "CreateUser",
+            "DeletePolicy",
+            "DeleteRole",
+            "DeleteRolePermissionsBoundary",
+            "DeleteUser",
+            "DeleteUserPermissionsBoundary",
+            "PutGroupPolicy",
+            "PutRolePermissionsBoundary",
+            "PutRolePolicy",
+            "PutUserPermissionsBoundary",
+            "PutUserPolicy",
+            "SetDefaultPolicyVersion",
+            "UpdateAssumeRolePolicy",
+            "UpdateLoginProfile",
+        ],
+    ),
+    ("sts", &["AssumeRole", "GetFederationToken"]),
+    (
+        "kms",
+        &[
+            "CreateGrant",
+            "Decrypt",
+            "DeleteAlias",
+            "DeleteImportedKeyMaterial",
+            "DisableKey",
+            "DisableKeyRotation",
+            "ImportKeyMaterial",
+            "PutKeyPolicy",
+            "ScheduleKeyDeletion",
+            "UpdateAlias",
+        ],
+    ),
+    (
+        "secretsmanager",
+        &[
+            "BatchGetSecretValue",
+            "DeleteResourcePolicy",
+            "DeleteSecret",
+            "GetSecretValue",
+            "PutResourcePolicy",
+            "PutSecretValue",
+            "UpdateSecret",
+        ],
+    ),
+    (
+        "organizations",
+        &[
+            "AttachPolicy",
+            "CloseAccount",
+            "CreateAccount",
+            "CreatePolicy",
+            "DeleteOrganization",
+            "DeletePolicy",
+            "DetachPolicy",
+            "DisablePolicyType",
+            "InviteAccountToOrganization",
+            "LeaveOrganization",
+            "MoveAccount",
+            "RemoveAccountFromOrganization",
+            "UpdatePolicy",
+        ],
+    ),
+];
+
 static IAM002: RuleMeta = RuleMeta {
     code: "IAM002",
     name: "iam-sensitive-service-wildcard",
     severity: Severity::High,
     practice: "Actions of IAM, STS, KMS, Secrets Manager and Organizations are granted by name, never by wildcard.",
     formats: &[Format::Terraform, Format::CloudFormation, Format::IamPolicy],
-    what: "An identity policy Allow statement with a wildcard action on iam, sts, kms, secretsmanager or organizations: `iam:*`, partial wildcards such as `iam:Put*` or `kms:*Key*`, and service wildcards that cover one of them such as `s*:*`. Statements already reported by IAM001 (`*` on `*`) are not reported again.",
+    what: "An identity policy Allow statement with a wildcard over iam, sts, kms, secretsmanager or organizations: the whole service (`iam:*`, or a service wildcard such as `s*:*` that covers one) on any resource, or, on Resource `*`, a partial wildcard that reaches a high-risk action (privilege escalation, credential creation, secret reads, key destruction, organisation changes) beyond the one its stem names, such as `iam:Put*`, `iam:*Policy` or `secretsmanager:Get*`. Read-only and data-key wildcards (`iam:List*`, `kms:GenerateDataKey*`, `kms:Decrypt*`) are not reported, nor statements already reported by IAM001 (`*` on `*`).",
     why: "These services control identity and secrets: `iam:*` lets the holder attach AdministratorAccess to itself, `sts:*` assume other roles, `kms:*` decrypt or schedule deletion of keys, `secretsmanager:*` read every secret. A wildcard also silently grants actions AWS adds later.",
     fix: "List the exact actions needed (for example `kms:Decrypt` and `kms:GenerateDataKey`) and scope Resource to the specific keys, secrets or roles. Grant IAM administration only to dedicated, MFA-protected roles.",
     examples: &[
@@ -402,20 +482,46 @@ Resources:
 };
 
 impl SensitiveServiceWildcard {
-    /// The sensitive services a wildcard action covers, or nothing for a named action, a bare
-    /// `*`/`*:*` (IAM001's), or an action on another service.
-    fn covered_services(action: &str) -> Vec<&'static str> {
-        let Some((service, name)) = action.split_once(':') else {
-            return Vec::new();
-        };
-        let service = service.trim();
+    /// Why an action is a wildcard this rule reports, if it is one: the whole of a sensitive
+    /// service (`iam:*`, `s*:*`) anywhere, or a partial wildcard (`iam:Put*`) that reaches a
+    /// high-risk action on Resource `*`. A bare `*`/`*:*` is IAM001's; named actions and
+    /// wildcards that reach only reads or the action their stem names
+    /// (`kms:GenerateDataKey*`, `kms:Decrypt*`, `iam:List*`) are left alone.
+    fn reaches(action: &str, on_every_resource: bool) -> Option<String> {
+        let (service, name) = action.split_once(':')?;
+        let (service, name) = (service.trim(), name.trim());
         if service == "*" || !(has_wildcard(service) || has_wildcard(name)) {
-            return Vec::new();
+            return None;
         }
-        SENSITIVE_SERVICES
+        let services: Vec<&str> = SENSITIVE_SERVICES
             .into_iter()
             .filter(|s| glob_match(service, s))
-            .collect()
+            .collect();
+        if services.is_empty() {
+            return None;
+        }
+        if name == "*" {
+            return Some(format!("{action} (all of {})", services.join(", ")));
+        }
+        if !on_every_resource {
+            return None;
+        }
+        let stem: String = name.chars().filter(|c| *c != '*' && *c != '?').collect();
+        let reached: Vec<String> = HIGH_RISK_ACTIONS
+            .iter()
+            .filter(|(s, _)| services.contains(s))
+            .flat_map(|(s, actions)| actions.iter().map(move |a| (*s, *a)))
+            .filter(|(_, a)| glob_match(name, a) && !a.eq_ignore_ascii_case(&stem))
+            .map(|(s, a)| format!("{s}:{a}"))
+            .collect();
+        match reached.as_slice() {
+            [] => None,
+            [one] => Some(format!("{action} (covers {one})")),
+            [first, ..] => Some(format!(
+                "{action} (covers {first} and {} more)",
+                reached.len() - 1
+            )),
+        }
     }
 }
 
@@ -430,8 +536,9 @@ impl Rule for SensitiveServiceWildcard {
                 if !is_allow(statement) || grants_admin(statement) {
                     continue;
                 }
-                let wildcards: Vec<&str> = known_strings(&statement.actions)
-                    .filter(|a| !Self::covered_services(a).is_empty())
+                let on_every_resource = known_strings(&statement.resources).any(|r| r == "*");
+                let wildcards: Vec<String> = known_strings(&statement.actions)
+                    .filter_map(|a| Self::reaches(a, on_every_resource))
                     .collect();
                 if wildcards.is_empty() {
                     continue;
@@ -1412,7 +1519,7 @@ pub(crate) mod tests {
                     named,
                     statement("Allow", &["kms:*"], &["arn:aws:kms:eu-west-1:1:key/x"]),
                     statement("Allow", &["s*:*"], &["*"]),
-                    statement("Allow", &["organizations:Describe?"], &["*"]),
+                    statement("Allow", &["secretsmanager:Get*"], &["*"]),
                 ],
             )],
         );
@@ -1420,10 +1527,10 @@ pub(crate) mod tests {
         assert_eq!(
             messages,
             [
-                "policy aws_iam_policy.app statement \"Manage\" allows wildcard actions on a sensitive service: IAM:Put*, iam:*Policy",
-                "policy aws_iam_policy.app statement 2 allows wildcard actions on a sensitive service: kms:*",
-                "policy aws_iam_policy.app statement 3 allows wildcard actions on a sensitive service: s*:*",
-                "policy aws_iam_policy.app statement 4 allows wildcard actions on a sensitive service: organizations:Describe?",
+                "policy aws_iam_policy.app statement \"Manage\" allows wildcard actions on a sensitive service: IAM:Put* (covers iam:PutGroupPolicy and 4 more), iam:*Policy (covers iam:AttachGroupPolicy and 7 more)",
+                "policy aws_iam_policy.app statement 2 allows wildcard actions on a sensitive service: kms:* (all of kms)",
+                "policy aws_iam_policy.app statement 3 allows wildcard actions on a sensitive service: s*:* (all of sts, secretsmanager)",
+                "policy aws_iam_policy.app statement 4 allows wildcard actions on a sensitive service: secretsmanager:Get* (covers secretsmanager:GetSecretValue)",
             ]
         );
     }
@@ -1442,6 +1549,26 @@ pub(crate) mod tests {
                         statement("Allow", &["*", "iam:*"], &["*"]),
                         statement("Allow", &["*:Get*"], &["*"]),
                         statement("Deny", &["iam:*"], &["*"]),
+                        // Data-key, read-only and same-action wildcards.
+                        statement(
+                            "Allow",
+                            &[
+                                "kms:GenerateDataKey*",
+                                "kms:Decrypt*",
+                                "kms:Describe*",
+                                "iam:ListAccount*",
+                                "iam:GetAccount*",
+                                "sts:AssumeRole*",
+                                "organizations:Describe?",
+                            ],
+                            &["*"],
+                        ),
+                        // AWS's self-service pattern: partial wildcards on the caller's own user.
+                        statement(
+                            "Allow",
+                            &["iam:*LoginProfile", "iam:*AccessKey*"],
+                            &["arn:aws:iam::111122223333:user/${aws:username}"],
+                        ),
                     ],
                 ),
                 // The default KMS key policy.
