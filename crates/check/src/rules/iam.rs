@@ -28,13 +28,40 @@ pub(crate) fn is_allow(statement: &Statement) -> bool {
     matches!(&statement.effect, Known::Value(e) if e.eq_ignore_ascii_case("Allow"))
 }
 
-/// A stable discriminator for a statement (its Sid, else its position) and how to name it in
-/// a message.
+/// A stable discriminator for a statement, and how to name it in a message. The
+/// discriminator is the statement's content (Sid, effect, actions, resources, principals),
+/// not its position: it survives lines moving and statements being reordered, and tells
+/// apart statements of several inline policies reported under one role.
 pub(crate) fn statement_label(index: usize, statement: &Statement) -> (String, String) {
-    match &statement.sid {
-        Some(sid) if !sid.is_empty() => (format!("sid:{sid}"), format!("statement \"{sid}\"")),
-        _ => (format!("index:{index}"), format!("statement {}", index + 1)),
+    fn list(values: &[Known<String>]) -> String {
+        values
+            .iter()
+            .map(|v| v.value().map_or("?", |s| s.trim()))
+            .collect::<Vec<_>>()
+            .join(",")
     }
+    let principals = |ps: &[Principal]| {
+        ps.iter()
+            .map(|p| format!("{}={}", p.kind, p.value.value().map_or("?", |s| s.trim())))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let discriminator = format!(
+        "sid={};effect={};action={};notaction={};resource={};notresource={};principal={};notprincipal={}",
+        statement.sid.as_deref().unwrap_or(""),
+        statement.effect.value().map_or("?", |s| s.trim()),
+        list(&statement.actions),
+        list(&statement.not_actions),
+        list(&statement.resources),
+        list(&statement.not_resources),
+        principals(&statement.principals),
+        principals(&statement.not_principals),
+    );
+    let label = match &statement.sid {
+        Some(sid) if !sid.is_empty() => format!("statement \"{sid}\""),
+        _ => format!("statement {}", index + 1),
+    };
+    (discriminator, label)
 }
 
 /// IAM's wildcard match: `*` any run of characters, `?` one character, case-insensitive
@@ -1841,6 +1868,20 @@ pub(crate) mod tests {
                 "policy aws_iam_policy.app statement 2 uses NotResource with Allow",
             ]
         );
+    }
+
+    #[test]
+    fn statement_discriminator_follows_content_not_position() {
+        let admin = statement("Allow", &["*"], &["*"]);
+        let pass = statement("Allow", &["iam:PassRole"], &["*"]);
+        let (first, _) = statement_label(0, &admin);
+        let (moved, label) = statement_label(3, &admin);
+        assert_eq!(first, moved);
+        assert_eq!(label, "statement 4");
+        assert_ne!(statement_label(0, &pass).0, first);
+        let mut with_sid = admin.clone();
+        with_sid.sid = Some("Admin".into());
+        assert_ne!(statement_label(0, &with_sid).0, first);
     }
 
     #[test]

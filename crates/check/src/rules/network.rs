@@ -1077,7 +1077,13 @@ pub(crate) mod meta_checks {
                 .unwrap_or_default();
             let mut documents = Vec::new();
             if let Some(doc) = props.as_mapping_get("PolicyDocument") {
-                documents.push((PolicyKind::Identity, doc, None));
+                // IAM policies say what an identity may do; a VPC endpoint's or a queue's
+                // PolicyDocument governs that resource.
+                if kind.starts_with("AWS::IAM::") {
+                    documents.push((PolicyKind::Identity, doc, None));
+                } else {
+                    documents.push((PolicyKind::Resource, doc, Some(kind.to_string())));
+                }
             }
             if let Some(doc) = props.as_mapping_get("AssumeRolePolicyDocument") {
                 documents.push((PolicyKind::Trust, doc, None));
