@@ -310,6 +310,10 @@ pub struct Policy {
     pub at: Site,
     pub kind: PolicyKind,
     pub statements: Vec<Statement>,
+    /// For a resource policy: the type of the resource it governs, as the format spells it
+    /// (`aws_ecr_repository_policy`, `AWS::ECR::Repository`), so that rules about one
+    /// service's policies (ECR003) can find them. `None` when the front end does not say.
+    pub attached_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -58,6 +58,7 @@ pub fn policy_from_node(at: Site, kind: PolicyKind, doc: &Node) -> Policy {
         at,
         kind,
         statements,
+        attached_to: None,
     }
 }
 
