@@ -121,6 +121,7 @@ pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
             continue;
         }
         let resource = Resource {
+            kind,
             site: &site,
             raw: &raw,
             props: &props,
@@ -142,6 +143,8 @@ fn error(file: &SourceFile, line: u32, message: impl Into<String>) -> ScanError 
 /// One resource: its site, its properties as written, and the same with intrinsics made
 /// unknown.
 struct Resource<'a> {
+    /// The resource type, `AWS::ECR::Repository`.
+    kind: &'a str,
     site: &'a Site,
     raw: &'a Node,
     props: &'a Node,
@@ -405,14 +408,20 @@ fn policy_document(
     out: &mut Parsed,
 ) {
     let at = r.site.at(doc.span);
+    // A resource policy governs the resource it is written on (a repository's
+    // RepositoryPolicyText) or the one its policy resource names (AWS::S3::BucketPolicy);
+    // the resource type is what rules need to tell them apart.
+    let attached_to = (kind == PolicyKind::Resource)
+        .then(|| r.kind.to_string());
+    let mut push = |node: &Node| {
+        let mut policy = iam::policy_from_node(at.clone(), kind, node);
+        policy.attached_to = attached_to.clone();
+        out.facts.push(Fact::Policy(policy));
+    };
     match &doc.value {
-        Value::Map(_) => out
-            .facts
-            .push(Fact::Policy(iam::policy_from_node(at, kind, doc))),
+        Value::Map(_) => push(doc),
         Value::String(text) => match json::load_str(text, &file.path, doc.line()) {
-            Ok(parsed) => out
-                .facts
-                .push(Fact::Policy(iam::policy_from_node(at, kind, &parsed))),
+            Ok(parsed) => push(&parsed),
             Err(e) => out.errors.push(e),
         },
         _ => {}
