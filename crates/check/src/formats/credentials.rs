@@ -75,19 +75,35 @@ fn classify(file: &SourceFile) -> Option<(CredentialKind, u32)> {
     if key_name && let Some(line) = first_line(file, secrets::contains_private_key) {
         return Some((CredentialKind::PrivateKey, line));
     }
-    if lower == "htpasswd" || lower == ".htpasswd" || lower.ends_with(".htpasswd") {
-        return Some((CredentialKind::Htpasswd, 1));
+    // Files named as credential files count once they hold an entry: an empty or
+    // comment-only file (a placeholder kept for the directory layout) holds nothing.
+    let htpasswd_name = lower == "htpasswd" || lower == ".htpasswd" || lower.ends_with(".htpasswd");
+    if htpasswd_name && let Some(line) = first_line(file, |l| is_entry(l, ':')) {
+        return Some((CredentialKind::Htpasswd, line));
     }
     if is_htpasswd_content(file) {
         return Some((CredentialKind::Htpasswd, 1));
     }
-    if is_dotenv_name(&lower) {
-        return Some((CredentialKind::DotEnv, 1));
+    if is_dotenv_name(&lower)
+        && let Some(line) = first_line(file, |l| is_entry(l, '='))
+    {
+        return Some((CredentialKind::DotEnv, line));
     }
-    if file.path.ends_with(".aws/credentials") {
-        return Some((CredentialKind::AwsCredentials, 1));
+    if file.path.ends_with(".aws/credentials")
+        && let Some(line) = first_line(file, |l| is_entry(l, '='))
+    {
+        return Some((CredentialKind::AwsCredentials, line));
     }
     aws_credentials_content(file).map(|line| (CredentialKind::AwsCredentials, line))
+}
+
+/// A line that is neither blank nor a comment and has `separator` followed by a value.
+fn is_entry(line: &str, separator: char) -> bool {
+    let line = line.trim();
+    !line.starts_with(['#', ';'])
+        && line
+            .split_once(separator)
+            .is_some_and(|(key, value)| !key.trim().is_empty() && !value.trim().is_empty())
 }
 
 fn first_line(file: &SourceFile, test: impl Fn(&str) -> bool) -> Option<u32> {
@@ -153,8 +169,12 @@ mod tests {
     #[test]
     fn htpasswd_by_name_and_by_content() {
         assert_eq!(
-            kind("deploy/.htpasswd", "x"),
+            kind("deploy/.htpasswd", "x:plaintext"),
             Some(CredentialKind::Htpasswd)
+        );
+        assert_eq!(
+            kind("deploy/.htpasswd", "# filled in at deploy time\n"),
+            None
         );
         assert_eq!(
             kind("users.txt", "admin:$apr1$DBjA3/Yx$hQnfWmZJ9kafAsHa0oekq1\n"),
@@ -191,6 +211,7 @@ mod tests {
             kind("app/.env.production", "A=1"),
             Some(CredentialKind::DotEnv)
         );
+        assert_eq!(kind(".env", "# nothing yet\nA=\n"), None);
         assert_eq!(kind(".env.example", "A=1"), None);
         assert_eq!(kind(".env.sample", "A=1"), None);
         assert_eq!(kind(".env.template", "A=1"), None);
@@ -200,7 +221,10 @@ mod tests {
     #[test]
     fn aws_credentials_by_path_and_content() {
         assert_eq!(
-            kind("home/.aws/credentials", ""),
+            kind(
+                "home/.aws/credentials",
+                "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+            ),
             Some(CredentialKind::AwsCredentials)
         );
         assert_eq!(
