@@ -301,6 +301,36 @@ fn url_with_password(value: &str) -> bool {
     false
 }
 
+/// `NAME=value` and `NAME: value` assignments on the lines of a multi-line value (a user
+/// data script, an embedded config file), with `export`/`set` prefixes and quotes removed.
+/// Single-line values yield nothing: their own name is the literal's name.
+pub fn embedded_assignments(value: &str) -> Vec<(&str, &str)> {
+    if !value.contains('\n') {
+        return Vec::new();
+    }
+    value
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let line = line
+                .strip_prefix("export ")
+                .or_else(|| line.strip_prefix("set "))
+                .unwrap_or(line)
+                .trim_start();
+            let at = line.find(['=', ':'])?;
+            let (name, rest) = line.split_at(at);
+            let name = name.trim().trim_matches(['"', '\'']);
+            let valid_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            let value = rest.get(1..)?.trim().trim_matches(['"', '\'']).trim();
+            (valid_name && !value.is_empty() && !value.contains(char::is_whitespace))
+                .then_some((name, value))
+        })
+        .collect()
+}
+
 /// Shannon entropy in bits per character.
 pub fn shannon_entropy(s: &str) -> f64 {
     let mut counts = [0usize; 256];
@@ -496,6 +526,20 @@ mod tests {
         assert!(basic_auth_kind("postgres://app@db:5432/app").is_none());
         assert!(basic_auth_kind("https://example.com/a:b").is_none());
         assert!(basic_auth_kind("Authorization: Basic $TOKEN").is_none());
+    }
+
+    #[test]
+    fn assignments_inside_scripts() {
+        let script = "#!/bin/bash\nexport DB_PASSWORD=\"hunter22\"\nREGION: eu-west-1\necho hello world\nURL=https://x.io/a\n";
+        assert_eq!(
+            embedded_assignments(script),
+            vec![
+                ("DB_PASSWORD", "hunter22"),
+                ("REGION", "eu-west-1"),
+                ("URL", "https://x.io/a")
+            ]
+        );
+        assert!(embedded_assignments("DB_PASSWORD=x").is_empty());
     }
 
     #[test]

@@ -1191,4 +1191,115 @@ mod tests {
         );
         assert!(codes("Dockerfile", "FROM a\nADD app.tgz /opt/\n", "DKR002").is_empty());
     }
+
+    /// The shared corpora: `AIRLOCK_CORPORA`, or `../shared/corpora` beside the workspace.
+    fn corpora() -> Option<std::path::PathBuf> {
+        let dir = std::env::var_os("AIRLOCK_CORPORA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+            });
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            eprintln!(
+                "skipped: corpora not found at {} (set AIRLOCK_CORPORA)",
+                dir.display()
+            );
+            None
+        }
+    }
+
+    #[test]
+    fn corpus_httpd_login_reports_sshd_root_and_the_htpasswd_file() {
+        let Some(corpora) = corpora() else {
+            return;
+        };
+        let dir = corpora.join("reinvent2019-con414/dockerfiles/httpd-login");
+        let result = crate::scan(&ScanOptions {
+            paths: vec![dir],
+            ..ScanOptions::default()
+        });
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+        let has = |file: &str, rule: &str| {
+            result
+                .findings
+                .iter()
+                .filter(|f| f.file.ends_with(file) && f.rule == rule)
+                .count()
+        };
+        for dockerfile in ["/00-Dockerfile", "/01-Dockerfile"] {
+            assert_eq!(has(dockerfile, "DKR005"), 1, "{dockerfile} DKR005");
+            assert_eq!(has(dockerfile, "DKR001"), 1, "{dockerfile} DKR001");
+        }
+        assert_eq!(has("/htpasswd", "SEC006"), 1);
+        assert_eq!(has("/00-Dockerfile", "SEC007"), 1);
+        assert_eq!(has("/01-Dockerfile", "SEC007"), 0);
+        let mut summary: Vec<String> = result
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{} {}",
+                    f.file.rsplit('/').next().unwrap_or(""),
+                    f.line,
+                    f.rule
+                )
+            })
+            .collect();
+        summary.sort();
+        eprintln!(
+            "httpd-login: {} findings: {summary:?}",
+            result.findings.len()
+        );
+    }
+
+    #[test]
+    fn corpus_kubernetes_examples_dockerfiles_parse_without_errors() {
+        let Some(corpora) = corpora() else {
+            return;
+        };
+        let mut pending = vec![corpora.join("kubernetes-examples")];
+        let mut parsed = 0;
+        let mut instructions = 0;
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().to_string();
+                if !crate::formats::dockerfile::is_dockerfile_name(&name) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let file = SourceFile::new(path.to_string_lossy().to_string(), text);
+                let result = crate::formats::dockerfile::parse(&file);
+                assert!(
+                    result.errors.is_empty(),
+                    "{}: {:?}",
+                    path.display(),
+                    result.errors
+                );
+                for fact in &result.facts {
+                    if let Fact::Dockerfile(d) = fact {
+                        instructions += d
+                            .stages
+                            .iter()
+                            .map(|s| s.instructions.len() + 1)
+                            .sum::<usize>();
+                    }
+                }
+                parsed += 1;
+            }
+        }
+        eprintln!(
+            "kubernetes-examples: {parsed} Dockerfiles, {instructions} instructions, 0 errors"
+        );
+        assert!(parsed >= 10, "only {parsed} Dockerfiles found");
+    }
 }

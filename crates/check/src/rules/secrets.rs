@@ -10,8 +10,9 @@ use crate::finding::{Finding, Severity};
 use crate::model::{CredentialFile, Fact, Known, Literal, LiteralContext, Parameter};
 use crate::rules::{Example, Format, Rule, RuleMeta, Unit};
 use crate::secrets::{
-    basic_auth_kind, contains_private_key, find_access_key_ids, high_entropy_tokens,
-    is_placeholder, is_secret_access_key_name, is_secret_name, looks_like_secret_access_key, mask,
+    basic_auth_kind, contains_private_key, embedded_assignments, find_access_key_ids,
+    high_entropy_tokens, is_placeholder, is_secret_access_key_name, is_secret_name,
+    looks_like_secret_access_key, mask,
 };
 
 pub static RULES: &[&dyn Rule] = &[
@@ -40,7 +41,8 @@ enum Verdict {
     /// The masked key, or the secret key's name.
     AwsKey(String),
     BasicAuth(&'static str),
-    SecretByName,
+    /// The secret's name and its masked value (a name inside a script for embedded ones).
+    SecretByName(String, String),
     HighEntropy(String),
 }
 
@@ -58,6 +60,17 @@ fn classify(l: &Literal) -> Option<Verdict> {
             mask(value.trim())
         )));
     }
+    // Scripts and embedded files (user data) assign secrets to names of their own.
+    let embedded = embedded_assignments(value);
+    if let Some((_, secret)) = embedded
+        .iter()
+        .find(|(n, v)| is_secret_access_key_name(n) && looks_like_secret_access_key(v))
+    {
+        return Some(Verdict::AwsKey(format!(
+            "secret access key {}",
+            mask(secret)
+        )));
+    }
     if let Some(kind) = basic_auth_kind(value) {
         return Some(Verdict::BasicAuth(kind));
     }
@@ -70,10 +83,17 @@ fn classify(l: &Literal) -> Option<Verdict> {
     );
     if is_secret_name(&l.name) && !is_placeholder(value) {
         if name_rule_applies {
-            return Some(Verdict::SecretByName);
+            return Some(Verdict::SecretByName(l.name.clone(), mask(value)));
         }
         // ECS006/K8S011/SEC009 own secret-named values there; entropy would only repeat them.
         return None;
+    }
+    if name_rule_applies
+        && let Some((name, secret)) = embedded
+            .iter()
+            .find(|(n, v)| is_secret_name(n) && !is_placeholder(v))
+    {
+        return Some(Verdict::SecretByName(name.to_string(), mask(secret)));
     }
     if is_placeholder(value) || l.context.is_secret_by_definition() {
         return None;
@@ -250,13 +270,16 @@ static SECRET_BY_NAME: RuleMeta = RuleMeta {
     checkov: &["CKV_AWS_45", "CKV_SECRET_6"],
 };
 
-literal_rule!(SecretByName, SECRET_BY_NAME, |l, v| (v
-    == Verdict::SecretByName)
-    .then(|| format!(
-        "{} is a literal secret ({})",
-        place(l),
-        mask(&l.value)
-    )));
+literal_rule!(SecretByName, SECRET_BY_NAME, |l, v| match v {
+    Verdict::SecretByName(name, masked) if name == l.name => {
+        Some(format!("{} is a literal secret ({masked})", place(l)))
+    }
+    Verdict::SecretByName(name, masked) => Some(format!(
+        "{} sets {name} to a literal secret ({masked})",
+        place(l)
+    )),
+    _ => None,
+});
 
 // ---------------------------------------------------------------------------------------
 
