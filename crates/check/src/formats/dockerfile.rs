@@ -95,10 +95,10 @@ struct Raw {
 
 pub fn parse(file: &SourceFile) -> Parsed {
     let mut parsed = Parsed::new(Format::Dockerfile);
-    let raws = match read_instructions(file) {
-        Ok(raws) => raws,
-        Err((line, message)) => return Parsed::error(Format::Dockerfile, file, line, message),
-    };
+    let (raws, problems) = read_instructions(file);
+    for (line, message) in problems {
+        parsed.errors.push(error(file, line, message));
+    }
     let mut model = Dockerfile {
         at: Site::new(&file.path, file.name(), Span::new(1, file.line_count())),
         preamble: Vec::new(),
@@ -158,7 +158,10 @@ pub fn stage_label(index: usize, stage: &Stage) -> String {
 }
 
 /// Splits the text into instructions: directives, comments, continuations and heredocs.
-fn read_instructions(file: &SourceFile) -> Result<Vec<Raw>, (u32, String)> {
+/// Problems are returned with their lines; reading goes on after an unknown instruction so
+/// that one typo does not hide the rest of the file.
+fn read_instructions(file: &SourceFile) -> (Vec<Raw>, Vec<(u32, String)>) {
+    let mut problems = Vec::new();
     let lines: Vec<&str> = file
         .text
         .split('\n')
@@ -183,10 +186,11 @@ fn read_instructions(file: &SourceFile) -> Result<Vec<Raw>, (u32, String)> {
                 "\\" => '\\',
                 "`" => '`',
                 other => {
-                    return Err((
+                    problems.push((
                         index as u32 + 1,
                         format!("invalid escape directive {other:?}: must be \\ or `"),
                     ));
+                    escape
                 }
             };
         }
@@ -240,7 +244,8 @@ fn read_instructions(file: &SourceFile) -> Result<Vec<Raw>, (u32, String)> {
         };
         let keyword = keyword.to_ascii_uppercase();
         if !INSTRUCTIONS.contains(&keyword.as_str()) {
-            return Err((start as u32 + 1, format!("unknown instruction {keyword}")));
+            problems.push((start as u32 + 1, format!("unknown instruction {keyword}")));
+            continue;
         }
         let mut heredocs = Vec::new();
         let mut last = end;
@@ -264,12 +269,13 @@ fn read_instructions(file: &SourceFile) -> Result<Vec<Raw>, (u32, String)> {
                     body.push('\n');
                 }
                 if !closed {
-                    return Err((
+                    problems.push((
                         start as u32 + 1,
                         format!(
                             "unterminated here-document: no line {delimiter:?} before the end of the file"
                         ),
                     ));
+                    break;
                 }
                 last = index - 1;
                 heredocs.push(body);
@@ -282,7 +288,7 @@ fn read_instructions(file: &SourceFile) -> Result<Vec<Raw>, (u32, String)> {
             heredocs,
         });
     }
-    Ok(raws)
+    (raws, problems)
 }
 
 /// The here-documents an instruction opens, in order: delimiter and whether `<<-` strips
@@ -746,9 +752,19 @@ mod tests {
         assert_eq!(p.errors.len(), 1);
         assert_eq!(p.errors[0].line, 2);
         assert!(p.errors[0].message.contains("here-document"));
-        let p = parse(&SourceFile::new("Dockerfile", "FROM alpine\nRUNN echo\n"));
-        assert_eq!(p.errors[0].line, 2);
+        let p = parse(&SourceFile::new(
+            "Dockerfile",
+            "FROM alpine\nRUNN echo\nCOPY x y\nCMD [\"a\"\nUSER app\n",
+        ));
+        let lines: Vec<u32> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2], "{:?}", p.errors);
         assert!(p.errors[0].message.contains("RUNN"));
+        // reading went on past the typo
+        let model = p.facts.iter().find_map(|f| match f {
+            Fact::Dockerfile(d) => Some(d),
+            _ => None,
+        });
+        assert_eq!(model.map(|d| d.stages[0].instructions.len()), Some(3));
         let p = parse(&SourceFile::new("Dockerfile", "RUN echo\n"));
         assert!(!p.errors.is_empty());
     }

@@ -430,6 +430,22 @@ static ADD_FROM_URL: RuleMeta = RuleMeta {
     checkov: &["CKV_DOCKER_4"],
 };
 
+/// A URL without its query, fragment or `user:password@` part, which may hold credentials.
+fn url_for_display(url: &str) -> String {
+    let bare = url.split(['?', '#']).next().unwrap_or(url);
+    match bare.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map(|(_, h)| h)
+                .unwrap_or(authority);
+            format!("{scheme}://{host}{path}")
+        }
+        None => bare.to_string(),
+    }
+}
+
 impl Rule for AddFromUrl {
     fn meta(&self) -> &'static RuleMeta {
         &ADD_FROM_URL
@@ -453,7 +469,8 @@ impl Rule for AddFromUrl {
                     let lower = s.to_ascii_lowercase();
                     lower.starts_with("http://") || lower.starts_with("https://")
                 }) {
-                    let shown = url.split(['?', '#']).next().unwrap_or(url);
+                    let shown = url_for_display(url);
+                    let shown = shown.as_str();
                     out.push(Finding::new(
                         &ADD_FROM_URL,
                         &stage_site(d, index, stage, i.span),
