@@ -331,6 +331,37 @@ pub fn embedded_assignments(value: &str) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// Words of names whose values are random by nature but public: checksums, digests, commit
+/// ids, key fingerprints and identifiers (`NODE_SHA256`, `GPG_KEYS`, `GIT_COMMIT`).
+const PUBLIC_RANDOM_WORDS: [&str; 19] = [
+    "sha",
+    "sha1",
+    "sha256",
+    "sha512",
+    "md5",
+    "checksum",
+    "checksums",
+    "hash",
+    "digest",
+    "commit",
+    "rev",
+    "revision",
+    "fingerprint",
+    "gpg",
+    "pgp",
+    "uuid",
+    "guid",
+    "id",
+    "ids",
+];
+
+/// Whether a name says its value is a public random-looking string, not a secret.
+pub fn is_public_random_name(name: &str) -> bool {
+    name_words(name)
+        .iter()
+        .any(|w| PUBLIC_RANDOM_WORDS.contains(&w.as_str()) || w.ends_with("sum"))
+}
+
 /// Shannon entropy in bits per character.
 pub fn shannon_entropy(s: &str) -> f64 {
     let mut counts = [0usize; 256];
@@ -526,6 +557,22 @@ mod tests {
         assert!(basic_auth_kind("postgres://app@db:5432/app").is_none());
         assert!(basic_auth_kind("https://example.com/a:b").is_none());
         assert!(basic_auth_kind("Authorization: Basic $TOKEN").is_none());
+    }
+
+    #[test]
+    fn public_random_names() {
+        for yes in [
+            "NODE_SHA256",
+            "GPG_KEYS",
+            "GIT_COMMIT",
+            "sha256sum",
+            "imageDigest",
+        ] {
+            assert!(is_public_random_name(yes), "{yes}");
+        }
+        for no in ["WEBHOOK_SIGNING", "SESSION_SEED", "shampoo"] {
+            assert!(!is_public_random_name(no), "{no}");
+        }
     }
 
     #[test]

@@ -128,6 +128,15 @@ fn is_htpasswd_content(file: &SourceFile) -> bool {
 /// An INI file with a section header and an `aws_secret_access_key = <literal>` line: the
 /// line of the key. Source code that mentions the key name has no such shape.
 fn aws_credentials_content(file: &SourceFile) -> Option<u32> {
+    // Documentation and code quote such files; only configuration files are them.
+    let name = file.name().to_ascii_lowercase();
+    let config_like = match name.rsplit_once('.') {
+        None => true,
+        Some((_, ext)) => ["ini", "cfg", "conf", "credentials", "properties"].contains(&ext),
+    };
+    if !config_like {
+        return None;
+    }
     let mut in_section = false;
     for n in 1..=file.line_count() {
         let line = file.line_text(n).trim();

@@ -64,7 +64,9 @@ pub fn is_dockerfile_content(text: &str) -> bool {
             continue;
         }
         let mut words = trimmed.split_whitespace();
-        let keyword = words.next().unwrap_or("").to_ascii_uppercase();
+        // Instructions are case-insensitive, but sniffing a file of unknown name accepts only
+        // the upper case everybody writes: prose and code starting with "from" stay out.
+        let keyword = words.next().unwrap_or("");
         if first && keyword != "FROM" && keyword != "ARG" {
             return false;
         }
@@ -658,6 +660,7 @@ mod tests {
             "FROM --platform=$BUILDPLATFORM golang\n"
         ));
         assert!(!is_dockerfile_content("from os import path\nprint(path)\n"));
+        assert!(!is_dockerfile_content("from here\n"));
         assert!(!is_dockerfile_content("RUN echo\nFROM alpine\n"));
         assert!(!is_dockerfile_content("ARG x\n"));
         assert!(!is_dockerfile_content(""));

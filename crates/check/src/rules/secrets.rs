@@ -3,7 +3,8 @@
 //! They read Literal, CredentialFile and Parameter facts from every format. Value-shape
 //! rules (access keys, private keys, basic-auth credentials, random-looking strings) fire in
 //! every context; the name-based rule leaves ECS and Kubernetes environments to ECS006 and
-//! K8S011. One literal raises one finding: the most specific rule that recognises it.
+//! K8S011 (and literal SecretStrings to SEC009). Among SEC001 to SEC005 one literal raises one
+//! finding: the most specific rule that recognises it.
 //! Messages show values only through [`mask`].
 
 use crate::finding::{Finding, Severity};
@@ -11,8 +12,8 @@ use crate::model::{CredentialFile, Fact, Known, Literal, LiteralContext, Paramet
 use crate::rules::{Example, Format, Rule, RuleMeta, Unit};
 use crate::secrets::{
     basic_auth_kind, contains_private_key, embedded_assignments, find_access_key_ids,
-    high_entropy_tokens, is_placeholder, is_secret_access_key_name, is_secret_name,
-    looks_like_secret_access_key, mask,
+    high_entropy_tokens, is_placeholder, is_public_random_name, is_secret_access_key_name,
+    is_secret_name, looks_like_secret_access_key, mask,
 };
 
 pub static RULES: &[&dyn Rule] = &[
@@ -81,12 +82,10 @@ fn classify(l: &Literal) -> Option<Verdict> {
             | LiteralContext::SecretString
             | LiteralContext::SsmSecureString
     );
-    if is_secret_name(&l.name) && !is_placeholder(value) {
-        if name_rule_applies {
-            return Some(Verdict::SecretByName(l.name.clone(), mask(value)));
-        }
-        // ECS006/K8S011/SEC009 own secret-named values there; entropy would only repeat them.
-        return None;
+    // The name rule does not apply where ECS006, K8S011 or SEC009 own secret-named values;
+    // the value-shape rules above and the entropy rule below fire in every context.
+    if name_rule_applies && is_secret_name(&l.name) && !is_placeholder(value) {
+        return Some(Verdict::SecretByName(l.name.clone(), mask(value)));
     }
     if name_rule_applies
         && let Some((name, secret)) = embedded
@@ -95,7 +94,7 @@ fn classify(l: &Literal) -> Option<Verdict> {
     {
         return Some(Verdict::SecretByName(name.to_string(), mask(secret)));
     }
-    if is_placeholder(value) || l.context.is_secret_by_definition() {
+    if is_placeholder(value) || is_public_random_name(&l.name) {
         return None;
     }
     high_entropy_tokens(value)
