@@ -299,8 +299,35 @@ fn heredoc_markers(rest: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let bytes = rest.as_bytes();
     let mut i = 0;
-    while let Some(found) = rest.get(i..).and_then(|s| s.find("<<")) {
-        let mut at = i + found + 2;
+    // `<<` inside quotes (`echo "<<EOF"`) is text, not a here-document.
+    let mut quoted: Option<u8> = None;
+    while let Some(&b) = bytes.get(i) {
+        if let Some(q) = quoted {
+            if b == q {
+                quoted = None;
+            } else if b == b'\\' && q == b'"' {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => {
+                quoted = Some(b);
+                i += 1;
+                continue;
+            }
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'<' if bytes.get(i + 1) == Some(&b'<') => {}
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        let mut at = i + 2;
         i = at;
         if bytes.get(at) == Some(&b'<') {
             // here-string: skip all the angle brackets
@@ -740,10 +767,17 @@ mod tests {
         assert_eq!(copy.heredocs, vec!["hello\n"]);
         assert_eq!(d.stages[0].instructions[2].keyword, "USER");
         assert_eq!(d.stages[0].instructions[2].span, Span::line(11));
-        // A here-string is not a here-document.
-        let (d, p) = parse_text("FROM alpine\nRUN cat <<< hi\nUSER app\n");
-        assert!(p.errors.is_empty());
-        assert!(d.stages[0].instructions[0].heredocs.is_empty());
+        // A here-string, a shift and quoted text are not here-documents.
+        for text in [
+            "FROM alpine\nRUN cat <<< hi\nUSER app\n",
+            "FROM alpine\nRUN echo $((1<<3))\nUSER app\n",
+            "FROM alpine\nRUN echo \"<<EOF\" '<<EOT'\nUSER app\n",
+        ] {
+            let (d, p) = parse_text(text);
+            assert!(p.errors.is_empty(), "{text}: {:?}", p.errors);
+            assert!(d.stages[0].instructions[0].heredocs.is_empty(), "{text}");
+            assert_eq!(d.stages[0].instructions.len(), 2, "{text}");
+        }
     }
 
     #[test]
