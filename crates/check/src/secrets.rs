@@ -113,7 +113,7 @@ pub fn name_words(name: &str) -> Vec<String> {
 }
 
 /// Words that make a name a secret's wherever they appear.
-const SECRET_WORDS: [&str; 11] = [
+const SECRET_WORDS: [&str; 10] = [
     "password",
     "passwd",
     "pwd",
@@ -124,16 +124,55 @@ const SECRET_WORDS: [&str; 11] = [
     "privatekey",
     "clientsecret",
     "htpasswd",
-    "credentials",
 ];
 
 /// Last words that make a name describe a secret rather than hold one (`PASSWORD_LENGTH`,
-/// `SECRET_ARN`, `TOKEN_URL`, `KEY_NAME`).
-const DESCRIPTIVE_TAILS: [&str; 34] = [
-    "id", "ids", "name", "names", "arn", "path", "file", "type", "length", "size", "alias",
-    "version", "prefix", "field", "column", "ref", "url", "uri", "endpoint", "location", "dir",
-    "filename", "policy", "enabled", "required", "min", "max", "count", "ttl", "expiry", "timeout",
-    "duration", "lifetime", "header",
+/// `SECRET_ARN`, `TOKEN_URL`, `KEY_NAME`, `password_reuse_prevention`).
+const DESCRIPTIVE_TAILS: [&str; 44] = [
+    "id",
+    "ids",
+    "name",
+    "names",
+    "arn",
+    "path",
+    "file",
+    "type",
+    "length",
+    "size",
+    "alias",
+    "version",
+    "prefix",
+    "field",
+    "column",
+    "ref",
+    "url",
+    "uri",
+    "endpoint",
+    "location",
+    "dir",
+    "filename",
+    "policy",
+    "enabled",
+    "required",
+    "min",
+    "max",
+    "count",
+    "ttl",
+    "expiry",
+    "timeout",
+    "duration",
+    "lifetime",
+    "header",
+    "source",
+    "mode",
+    "format",
+    "rotation",
+    "days",
+    "age",
+    "prevention",
+    "reuse",
+    "parameter",
+    "param",
 ];
 
 /// First words of `*_KEY` names that are not secrets: database keys, public keys, key ids,
@@ -515,6 +554,8 @@ mod tests {
             "kms_key",
             "GPG_KEY",
             "PASSWORD_LENGTH",
+            "password_reuse_prevention",
+            "DB_PASSWORD_PARAMETER",
             "secret_arn",
             "TOKEN_URL",
             "key",

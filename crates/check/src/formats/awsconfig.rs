@@ -64,8 +64,7 @@ pub fn is_aws_config(file: &SourceFile) -> bool {
         if let Some(header) = section_header(trimmed) {
             let aws_like = header == "default"
                 || header.starts_with("profile ")
-                || header.starts_with("sso-session ")
-                || header.starts_with("services ")
+                || is_other_section(header)
                 // credentials files name profiles bare
                 || (name == "credentials" && !header.contains(char::is_whitespace));
             if !aws_like {
@@ -208,8 +207,13 @@ fn profile_name(header: &str, source: &str) -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
+/// Sections the CLI reads that are not profiles: SSO sessions, service endpoint groups, and
+/// the CLI's own `[plugins]` and `[preview]` settings.
 fn is_other_section(header: &str) -> bool {
-    header.starts_with("sso-session ") || header.starts_with("services ")
+    header.starts_with("sso-session ")
+        || header.starts_with("services ")
+        || header == "plugins"
+        || header == "preview"
 }
 
 fn error(file: &SourceFile, line: u32, message: impl Into<String>) -> crate::finding::ScanError {
@@ -262,7 +266,7 @@ mod tests {
 
     #[test]
     fn config_profiles_with_comments_and_nested_settings() {
-        let text = "# top comment\n[default]\nregion = us-east-1\n; another\n[profile prod]\nrole_arn = arn:aws:iam::123456789012:role/Admin\nsource_profile = default\ns3 =\n  max_concurrent_requests = 10\n  multipart_threshold = 64MB\noutput = json\n[sso-session corp]\nsso_region = us-east-1\n";
+        let text = "# top comment\n[default]\nregion = us-east-1\n; another\n[profile prod]\nrole_arn = arn:aws:iam::123456789012:role/Admin\nsource_profile = default\ns3 =\n  max_concurrent_requests = 10\n  multipart_threshold = 64MB\noutput = json\n[sso-session corp]\nsso_region = us-east-1\n[plugins]\ncli_legacy_plugin_path = /opt/plugins\n";
         let parsed = parse(&SourceFile::new(".aws/config", text));
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
         let ps = profiles(&parsed);
