@@ -33,6 +33,26 @@ const INSTRUCTIONS: [&str; 18] = [
     "SHELL",
 ];
 
+/// Extensions of files named after a Dockerfile that are something else.
+const NOT_DOCKERFILE_EXTENSIONS: [&str; 16] = [
+    "md",
+    "txt",
+    "rst",
+    "sh",
+    "py",
+    "j2",
+    "jinja",
+    "jinja2",
+    "tmpl",
+    "tpl",
+    "erb",
+    "in",
+    "orig",
+    "bak",
+    "swp",
+    "dockerignore",
+];
+
 /// How much of a file of unknown name is looked at to decide whether it is a Dockerfile.
 const SNIFF_BYTES: usize = 4096;
 
@@ -40,6 +60,12 @@ const SNIFF_BYTES: usize = 4096;
 /// `Containerfile` and `Containerfile.*`, in any letter case.
 pub fn is_dockerfile_name(name: &str) -> bool {
     let name = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
+    // `Dockerfile.md`, `Dockerfile.j2`, `Dockerfile.dockerignore`: documentation, templates
+    // and ignore files that sit beside a Dockerfile and are not one.
+    let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    if NOT_DOCKERFILE_EXTENSIONS.contains(&extension) {
+        return false;
+    }
     ["dockerfile", "containerfile"].iter().any(|base| {
         name == *base
             || name.starts_with(&format!("{base}."))
