@@ -855,7 +855,9 @@ fn disables_tls(c: &Command) -> Option<String> {
     let lower: Vec<String> = c.args.iter().map(|a| a.to_ascii_lowercase()).collect();
     let has = |w: &str| lower.iter().any(|a| a == w);
     let found = match c.name.as_str() {
-        "curl" => lower
+        // Case matters for curl's short options: `-K` reads a config file, `-k` is insecure.
+        "curl" => c
+            .args
             .iter()
             .find(|a| {
                 *a == "--insecure"
@@ -1158,6 +1160,7 @@ mod tests {
         }
         for text in [
             "FROM alpine\nRUN curl -fsSL https://x.io/a -o a\n",
+            "FROM alpine\nRUN curl -K /etc/curlrc https://x.io/a -o a\n",
             "FROM node\nENV NODE_TLS_REJECT_UNAUTHORIZED=1\n",
             "FROM alpine\nRUN git config --global http.sslVerify true\n",
         ] {
