@@ -6,7 +6,8 @@
 
 use crate::formats::{Parsed, credentials};
 use crate::model::{
-    CredentialFile, Dockerfile, Fact, Instruction, Literal, LiteralContext, Site, Span, Stage,
+    CredentialFile, CredentialKind, Dockerfile, Fact, Instruction, Literal, LiteralContext, Site,
+    Span, Stage,
 };
 use crate::rules::Format;
 use crate::source::SourceFile;
@@ -625,7 +626,13 @@ fn copied_credentials(file: &SourceFile, label: &str, i: &Instruction, facts: &m
             continue;
         }
         let path = resolve(dir, source);
-        if let Some(kind) = credentials::kind_by_path(&path) {
+        // Whole credential directories: `COPY .ssh /root/.ssh`, `COPY .aws /root/.aws`.
+        let directory_kind = match path.trim_end_matches('/').rsplit('/').next() {
+            Some(".ssh") => Some(CredentialKind::PrivateKey),
+            Some(".aws") => Some(CredentialKind::AwsCredentials),
+            _ => None,
+        };
+        if let Some(kind) = credentials::kind_by_path(&path).or(directory_kind) {
             facts.push(Fact::CredentialFile(CredentialFile {
                 at: Site::new(&file.path, label, i.span),
                 kind,
@@ -667,7 +674,6 @@ fn resolve(dir: &str, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::CredentialKind;
 
     fn parse_text(text: &str) -> (Dockerfile, Parsed) {
         let parsed = parse(&SourceFile::new("app/Dockerfile", text));
@@ -863,7 +869,7 @@ mod tests {
     #[test]
     fn copied_credential_files_are_resolved_against_the_dockerfile_directory() {
         let (_, p) = parse_text(
-            "FROM nginx\nCOPY htpasswd /etc/nginx/.htpasswd\nCOPY [\"keys/id_rsa\", \"/root/.ssh/\"]\nADD ../.env /app/\nCOPY --from=build /src/server.key /k\nCOPY nginx.conf /etc/nginx/\n",
+            "FROM nginx\nCOPY htpasswd /etc/nginx/.htpasswd\nCOPY [\"keys/id_rsa\", \"/root/.ssh/\"]\nADD ../.env /app/\nCOPY --from=build /src/server.key /k\nCOPY nginx.conf /etc/nginx/\nCOPY .ssh/ /root/.ssh/\n",
         );
         let files: Vec<(CredentialKind, String)> = p
             .facts
@@ -879,6 +885,7 @@ mod tests {
                 (CredentialKind::Htpasswd, "app/htpasswd".into()),
                 (CredentialKind::PrivateKey, "app/keys/id_rsa".into()),
                 (CredentialKind::DotEnv, ".env".into()),
+                (CredentialKind::PrivateKey, "app/.ssh".into()),
             ]
         );
         let copied_by = p.facts.iter().find_map(|f| match f {
