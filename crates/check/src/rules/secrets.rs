@@ -266,7 +266,7 @@ static SECRET_BY_NAME: RuleMeta = RuleMeta {
             passing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Api:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Role: !GetAtt ApiRole.Arn\n      Code:\n        ZipFile: def handler(e, c): pass\n      Environment:\n        Variables:\n          DB_PASSWORD: \"{{resolve:secretsmanager:prod/db:SecretString:password}}\"\n",
         },
     ],
-    checkov: &["CKV_AWS_45", "CKV_SECRET_6"],
+    checkov: &["CKV_AWS_45"],
 };
 
 literal_rule!(SecretByName, SECRET_BY_NAME, |l, v| match v {
@@ -360,7 +360,7 @@ static HIGH_ENTROPY_STRING: RuleMeta = RuleMeta {
             passing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Hook:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: nodejs20.x\n      Handler: index.handler\n      Role: !GetAtt HookRole.Arn\n      Code:\n        ZipFile: exports.handler = async () => {};\n      Environment:\n        Variables:\n          WEBHOOK_SIGNING: managed-by-ssm\n",
         },
     ],
-    checkov: &["CKV_SECRET_6"],
+    checkov: &["CKV_SECRET_6", "CKV_SECRET_19"],
 };
 
 literal_rule!(HighEntropyString, HIGH_ENTROPY_STRING, |l, v| match v {
