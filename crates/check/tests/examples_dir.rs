@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use airlock_check::{ScanOptions, scan};
 
 fn examples(which: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(which)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(which)
 }
 
 fn options(which: &str) -> ScanOptions {
@@ -27,7 +29,11 @@ fn fixed_examples_are_clean() {
         .iter()
         .map(|f| format!("{}:{} {} {}", f.file, f.line, f.rule, f.message))
         .collect();
-    assert!(findings.is_empty(), "fixed examples raise:\n{}", findings.join("\n"));
+    assert!(
+        findings.is_empty(),
+        "fixed examples raise:\n{}",
+        findings.join("\n")
+    );
     assert_eq!(result.files_scanned, 6);
 }
 
@@ -41,10 +47,17 @@ fn insecure_examples_show_every_family_in_every_file() {
         .map(|f| f.rule.trim_end_matches(|c: char| c.is_ascii_digit()))
         .collect();
     for family in ["NET", "SEC", "ECS", "K8S", "DKR", "ECR", "IAM", "LOG"] {
-        assert!(families.contains(family), "no {family} finding in examples/insecure: {families:?}");
+        assert!(
+            families.contains(family),
+            "no {family} finding in examples/insecure: {families:?}"
+        );
     }
     let files: BTreeSet<&str> = result.findings.iter().map(|f| f.file.as_str()).collect();
-    assert_eq!(files.len(), 6, "every insecure file has findings: {files:?}");
+    assert_eq!(
+        files.len(),
+        6,
+        "every insecure file has findings: {files:?}"
+    );
     for f in &result.findings {
         assert!(
             !f.message.contains("Tr0ub4dor") && !f.message.contains("c2VjcmV0LXRva2Vu"),

@@ -411,8 +411,7 @@ fn policy_document(
     // A resource policy governs the resource it is written on (a repository's
     // RepositoryPolicyText) or the one its policy resource names (AWS::S3::BucketPolicy);
     // the resource type is what rules need to tell them apart.
-    let attached_to = (kind == PolicyKind::Resource)
-        .then(|| r.kind.to_string());
+    let attached_to = (kind == PolicyKind::Resource).then(|| r.kind.to_string());
     let mut push = |node: &Node| {
         let mut policy = iam::policy_from_node(at.clone(), kind, node);
         policy.attached_to = attached_to.clone();

@@ -262,8 +262,8 @@ static SECRET_BY_NAME: RuleMeta = RuleMeta {
         },
         Example {
             file: "template.yaml",
-            failing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Api:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Role: !GetAtt ApiRole.Arn\n      Code:\n        ZipFile: def handler(e, c): pass\n      Environment:\n        Variables:\n          DB_PASSWORD: Tr0ub4dor&3\n",
-            passing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Api:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Role: !GetAtt ApiRole.Arn\n      Code:\n        ZipFile: def handler(e, c): pass\n      Environment:\n        Variables:\n          DB_PASSWORD: \"{{resolve:secretsmanager:prod/db:SecretString:password}}\"\n",
+            failing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Api:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Role: !GetAtt ApiRole.Arn\n      Code:\n        ZipFile: \"def handler(e, c): pass\"\n      Environment:\n        Variables:\n          DB_PASSWORD: Tr0ub4dor&3\n",
+            passing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Api:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Role: !GetAtt ApiRole.Arn\n      Code:\n        ZipFile: \"def handler(e, c): pass\"\n      Environment:\n        Variables:\n          DB_PASSWORD: \"{{resolve:secretsmanager:prod/db:SecretString:password}}\"\n",
         },
     ],
     checkov: &["CKV_AWS_45"],
@@ -310,8 +310,8 @@ static BASIC_AUTH_CREDENTIALS: RuleMeta = RuleMeta {
         },
         Example {
             file: "template.yaml",
-            failing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Worker:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: main.handler\n      Role: !GetAtt WorkerRole.Arn\n      Code:\n        ZipFile: def handler(e, c): pass\n      Environment:\n        Variables:\n          BROKER_URL: amqp://worker:9xQ2vLp7@mq.internal:5672/jobs\n",
-            passing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Worker:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: main.handler\n      Role: !GetAtt WorkerRole.Arn\n      Code:\n        ZipFile: def handler(e, c): pass\n      Environment:\n        Variables:\n          BROKER_URL: amqp://mq.internal:5672/jobs\n",
+            failing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Worker:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: main.handler\n      Role: !GetAtt WorkerRole.Arn\n      Code:\n        ZipFile: \"def handler(e, c): pass\"\n      Environment:\n        Variables:\n          BROKER_URL: amqp://worker:9xQ2vLp7@mq.internal:5672/jobs\n",
+            passing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Worker:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: main.handler\n      Role: !GetAtt WorkerRole.Arn\n      Code:\n        ZipFile: \"def handler(e, c): pass\"\n      Environment:\n        Variables:\n          BROKER_URL: amqp://mq.internal:5672/jobs\n",
         },
     ],
     checkov: &["CKV_SECRET_4"],
