@@ -19,6 +19,9 @@ fi
 if [ -z "${SKIP_CHECKOV:-}" ]; then
   scripts/setup-test-env.sh --checkov >/dev/null
 fi
+if [ ! -x /usr/bin/time ]; then
+  apt-get update -qq && apt-get install -y -qq time >/dev/null
+fi
 cargo build --release --locked -q -p airlock-cli --no-default-features
 python3 - "$root/target/release/airlock" "$corpora" <<'PY'
 import os, statistics, subprocess, sys, tempfile, time
@@ -30,14 +33,19 @@ skip_checkov = bool(os.environ.get("SKIP_CHECKOV"))
 checkov = os.path.join(os.getcwd(), ".venv-checkov", "bin", "checkov")
 
 def measure(cmd, n):
-    """Median wall seconds and the largest peak RSS (MB) over n runs of cmd."""
+    """Median wall seconds and the largest peak RSS (MB) over n runs of cmd.
+
+    Peak RSS comes from GNU time (%M), which execs the command from a small process: the
+    rusage of a child forked from this Python would count Python's own pages."""
     walls, peaks = [], []
-    for _ in range(n):
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - start)
-        peaks.append(usage.ru_maxrss / 1024)
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss:
+        for _ in range(n):
+            start = time.perf_counter()
+            subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            walls.append(time.perf_counter() - start)
+            rss.seek(0)
+            peaks.append(int(rss.read().split()[-1]) / 1024)
     return statistics.median(walls), max(peaks)
 
 empty = tempfile.mkdtemp(prefix="airlock-bench-empty-")

@@ -1,16 +1,18 @@
 //! Recognising secrets in literal values, and masking them so no report ever prints one.
 
-/// Masks a secret for display: the first four and last four characters of a long value, with
-/// the middle replaced (`AKIA************MPLE`); values of 12 characters or fewer are masked
-/// entirely. The length of the mask follows the value's, up to 12 stars.
+/// Masks a secret for display. A value of 20 characters or more (an access key id, a token)
+/// keeps its first and last four characters around twelve stars (`AKIA************MPLE`), which
+/// is enough to recognise which key it is and far too little to use it. A shorter value (a
+/// password) becomes eight stars: showing a quarter of a short password would give it away,
+/// and a fixed width does not tell its length either.
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
-    if chars.len() <= 12 {
-        return "*".repeat(chars.len().clamp(3, 12));
+    if chars.len() < 20 {
+        return "*".repeat(8);
     }
     let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat((chars.len() - 8).min(12)))
+    format!("{head}{}{tail}", "*".repeat(12))
 }
 
 /// The characters AWS uses after the `AKIA`/`ASIA` prefix of an access key id (RFC 4648
@@ -475,8 +477,14 @@ mod tests {
     #[test]
     fn masks_keep_only_the_ends_of_long_values() {
         assert_eq!(mask("AKIAIOSFODNN7EXAMPLE"), "AKIA************MPLE");
-        assert_eq!(mask("hunter2"), "*******");
-        assert_eq!(mask("ab"), "***");
+        assert_eq!(mask("hunter2"), "********");
+        assert_eq!(mask("ab"), "********");
+        // A 19-character password keeps nothing; a 40-character key keeps its ends only.
+        assert_eq!(mask("Tr0ub4dor&3-horse!!"), "********");
+        assert_eq!(
+            mask("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            "wJal************EKEY"
+        );
         assert!(!mask("correct horse battery staple").contains("horse"));
     }
 
