@@ -63,7 +63,8 @@ pub struct Finding {
     pub resource_span: crate::node::Span,
     /// Never contains a secret's value: rules mask them with [`crate::secrets::mask`].
     pub message: String,
-    /// Stable across line moves: rule, file, resource and the rule's own discriminator.
+    /// Stable across line moves and checkouts: rule, file (relative to the git work tree or
+    /// the scanned folder), resource and the rule's own discriminator.
     pub fingerprint: String,
     /// The suppression's reason, if an inline suppression or the baseline covers it.
     pub suppressed: Option<String>,
@@ -89,7 +90,8 @@ impl Finding {
             resource: site.resource.clone(),
             resource_span: site.resource_span,
             message: message.into(),
-            fingerprint: fingerprint(&[rule.code, &site.file, &site.resource, discriminator]),
+            // The scan adds the file's stable path (see `scan`), which only it knows.
+            fingerprint: fingerprint(&[rule.code, &site.resource, discriminator]),
             suppressed: None,
         }
     }

@@ -64,14 +64,75 @@ pub fn scan(options: &ScanOptions) -> ScanResult {
             Err(e) => errors.push(e),
         }
     }
-    let mut result = scan_sources(&sources, options);
+    let mut result = scan_units(&sources, options);
+    let anchors = FingerprintAnchors::new(&options.paths);
+    for f in &mut result.findings {
+        let stable = anchors.stable_path(&f.file);
+        f.fingerprint = finding::fingerprint(&[&f.fingerprint, &stable]);
+    }
     result.errors.extend(errors);
     sort(&mut result);
     result
 }
 
-/// Scans files already in memory (the examples, tests, and stdin use this).
+/// Fingerprints go into baselines and SARIF `partialFingerprints`, which must survive a
+/// checkout in another directory and a scan started from another folder. So the path they
+/// hash is taken relative to the enclosing git work tree, or, outside one, to the scanned
+/// directory.
+struct FingerprintAnchors {
+    /// The canonical scanned directories (a scanned file counts as its directory).
+    roots: Vec<PathBuf>,
+}
+
+impl FingerprintAnchors {
+    fn new(paths: &[PathBuf]) -> Self {
+        let roots = paths
+            .iter()
+            .filter_map(|p| p.canonicalize().ok())
+            .map(|p| match p.is_file() {
+                true => p.parent().map(|d| d.to_path_buf()).unwrap_or(p),
+                false => p,
+            })
+            .collect();
+        FingerprintAnchors { roots }
+    }
+
+    fn stable_path(&self, file: &str) -> String {
+        let Ok(canonical) = std::path::Path::new(file).canonicalize() else {
+            return file.to_string();
+        };
+        let git_root = canonical
+            .ancestors()
+            .skip(1)
+            .find(|dir| dir.join(".git").exists());
+        let scan_root = self
+            .roots
+            .iter()
+            .filter(|root| canonical.starts_with(root))
+            .max_by_key(|root| root.components().count());
+        match git_root.or(scan_root.map(|r| r.as_path())) {
+            Some(anchor) => canonical
+                .strip_prefix(anchor)
+                .map(discover::display)
+                .unwrap_or_else(|_| file.to_string()),
+            None => file.to_string(),
+        }
+    }
+}
+
+/// Scans files already in memory (the examples, tests, and stdin use this). Fingerprints
+/// hash the paths as given.
 pub fn scan_sources(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
+    let mut result = scan_units(sources, options);
+    for f in &mut result.findings {
+        f.fingerprint = finding::fingerprint(&[&f.fingerprint, &f.file]);
+    }
+    sort(&mut result);
+    result
+}
+
+/// The scan proper; fingerprints do not yet include the file.
+fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
     let parsed: Vec<(usize, Vec<formats::Parsed>)> = sources
         .par_iter()
         .enumerate()
@@ -131,7 +192,6 @@ pub fn scan_sources(sources: &[SourceFile], options: &ScanOptions) -> ScanResult
         }
     }
     result.findings = findings;
-    sort(&mut result);
     result
 }
 

@@ -66,3 +66,39 @@ fn insecure_examples_show_every_family_in_every_file() {
         );
     }
 }
+
+fn fingerprints(path: PathBuf) -> BTreeSet<String> {
+    let result = scan(&ScanOptions {
+        paths: vec![path],
+        inline_suppressions: true,
+        ..ScanOptions::default()
+    });
+    assert!(!result.findings.is_empty());
+    result.findings.into_iter().map(|f| f.fingerprint).collect()
+}
+
+/// Baselines and SARIF fingerprints must survive another spelling of the path and another
+/// checkout location.
+#[test]
+fn fingerprints_do_not_depend_on_where_the_files_are() {
+    let spelled = examples("insecure").join("terraform");
+    let canonical = spelled.canonicalize().expect("examples exist");
+    assert_eq!(fingerprints(spelled.clone()), fingerprints(canonical));
+
+    // Two copies outside any git work tree: anchored at the scanned folder.
+    let base = std::env::temp_dir().join(format!("airlock-fp-{}", std::process::id()));
+    let mut copies = Vec::new();
+    for name in ["checkout-a", "elsewhere/checkout-b"] {
+        let dir = base.join(name);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for entry in std::fs::read_dir(&spelled).expect("read examples") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
+            }
+        }
+        copies.push(fingerprints(dir));
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    assert_eq!(copies[0], copies[1]);
+}

@@ -1,5 +1,7 @@
-//! The deploy lane's CI side (trigger and follower), the runner, and their transports.
-//!
-//! Filled in by the deploy-lane issue. AWS transports will live behind the `aws` feature so
-//! that the local (embedded) lane builds without the AWS SDK.
+//! The deploy lane's moving parts outside the dispatcher: the trigger and follower that run
+//! in CI (`airlock deploy`), the runner in the deployment task (`airlock run`), and the
+//! transports between them. The AWS transports (SNS, SQS, KMS) are behind the `aws` feature;
+//! the local transport (one SQLite file) needs no AWS and runs the whole lane on one machine.
 #![forbid(unsafe_code)]
+
+pub mod transport;

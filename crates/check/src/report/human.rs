@@ -2,7 +2,7 @@
 //! rule's one-line fix and its documentation; then scan errors as `path:line: message`; then
 //! a summary line. Suppressed findings are only counted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::{ReportOptions, Summary, excerpt_may_hold_secret, meta_of};
@@ -52,11 +52,20 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
         by_file.entry(&finding.file).or_default().push(finding);
     }
 
+    // A finding about one thing (a port, a role) may point at a resource that also holds a
+    // secret; its excerpt must not print that secret into a CI log.
+    let secret_lines: BTreeSet<(&str, u32)> = result
+        .findings
+        .iter()
+        .filter(|f| excerpt_may_hold_secret(f.rule))
+        .map(|f| (f.file.as_str(), f.line))
+        .collect();
+
     let mut out = String::new();
     for (file, findings) in &by_file {
         let _ = writeln!(out, "{}", paint.bold(&printable(file)));
         for finding in findings {
-            write_finding(&mut out, finding, options, &paint);
+            write_finding(&mut out, finding, options, &paint, &secret_lines);
         }
         out.push('\n');
     }
@@ -77,7 +86,13 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
     out
 }
 
-fn write_finding(out: &mut String, finding: &Finding, options: &ReportOptions, paint: &Paint) {
+fn write_finding(
+    out: &mut String,
+    finding: &Finding,
+    options: &ReportOptions,
+    paint: &Paint,
+    secret_lines: &BTreeSet<(&str, u32)>,
+) {
     let _ = writeln!(
         out,
         "  {} {} {}  line {}  {}",
@@ -101,11 +116,18 @@ fn write_finding(out: &mut String, finding: &Finding, options: &ReportOptions, p
         let width = last.to_string().len();
         for number in finding.line.max(1)..=last {
             let text = source.line_text(number);
+            let shown = if secret_lines.contains(&(finding.file.as_str(), number))
+                || line_may_hold_secret(text)
+            {
+                paint.dim("(line hidden: it may hold a secret)")
+            } else {
+                printable(text.trim_end())
+            };
             let _ = writeln!(
                 out,
                 "    {} {}",
                 paint.dim(&format!("{number:>width$} |")),
-                printable(text.trim_end())
+                shown
             );
         }
     }
@@ -117,6 +139,26 @@ fn write_finding(out: &mut String, finding: &Finding, options: &ReportOptions, p
             paint.dim(&format!("docs: {}", meta.doc_url()))
         );
     }
+}
+
+/// Whether an excerpt line looks like it holds a secret even though no secret rule reported it
+/// (the rule may be disabled or the value below its threshold): an access key id, a private key,
+/// a high-entropy token, or `secret_name = literal` / `secret_name: literal`.
+fn line_may_hold_secret(text: &str) -> bool {
+    use crate::secrets;
+    if !secrets::find_access_key_ids(text).is_empty()
+        || secrets::contains_private_key(text)
+        || !secrets::high_entropy_tokens(text).is_empty()
+        || secrets::basic_auth_kind(text).is_some()
+    {
+        return true;
+    }
+    let Some(split) = text.find(['=', ':']) else {
+        return false;
+    };
+    let name = text[..split].trim().trim_matches(['"', '\'', '-', ' ']);
+    let value = text[split + 1..].trim().trim_end_matches([',', ';']);
+    secrets::is_secret_name(name) && !secrets::is_placeholder(value)
 }
 
 /// Scanned files are untrusted: control characters (an escape sequence in a YAML string)
@@ -225,6 +267,33 @@ mod tests {
         };
         let report = render(&result, &options);
         assert!(!report.contains("AKIA"), "{report}");
+    }
+
+    #[test]
+    fn excerpts_of_other_findings_hide_lines_that_hold_secrets() {
+        let mut options = ReportOptions::default();
+        let text = "resource \"aws_db_instance\" \"db\" {\n  port = 22\n  password = \"Winter2024!\"\n                      token = \"hunter22\"\n  name = \"orders\"\n}\n";
+        options
+            .sources
+            .insert("db.tf".into(), SourceFile::new("db.tf", text));
+        let mut port = testdata::finding("NET001", Severity::High, "db.tf", 1);
+        port.end_line = 6;
+        // The secret rule reported line 3; line 4 is caught by its name alone.
+        let mut secret = testdata::finding("SEC003", Severity::Critical, "db.tf", 3);
+        secret.suppressed = Some("rotated".into());
+        let result = ScanResult {
+            findings: vec![port, secret],
+            ..ScanResult::default()
+        };
+        let report = render(&result, &options);
+        assert!(!report.contains("Winter2024"), "{report}");
+        assert!(!report.contains("hunter22"), "{report}");
+        assert!(
+            report.contains("    3 | (line hidden: it may hold a secret)\n"),
+            "{report}"
+        );
+        assert!(report.contains("    2 |   port = 22\n"), "{report}");
+        assert!(report.contains("    5 |   name = \"orders\"\n"), "{report}");
     }
 
     #[test]
