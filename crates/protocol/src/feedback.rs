@@ -41,6 +41,9 @@ pub enum FeedbackBody {
     Finished {
         exit: ExitStatus,
         duration_ms: u64,
+        /// The runner stopped the job because its deadline passed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
         /// Seqs the runner could not deliver before its deadline (empty when nothing was lost):
         /// the follower stops waiting for them and says so.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
