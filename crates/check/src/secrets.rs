@@ -130,7 +130,7 @@ const SECRET_WORDS: [&str; 10] = [
 
 /// Last words that make a name describe a secret rather than hold one (`PASSWORD_LENGTH`,
 /// `SECRET_ARN`, `TOKEN_URL`, `KEY_NAME`, `password_reuse_prevention`).
-const DESCRIPTIVE_TAILS: [&str; 44] = [
+const DESCRIPTIVE_TAILS: [&str; 61] = [
     "id",
     "ids",
     "name",
@@ -175,6 +175,23 @@ const DESCRIPTIVE_TAILS: [&str; 44] = [
     "reuse",
     "parameter",
     "param",
+    "algorithm",
+    "audience",
+    "disabled",
+    "enable",
+    "expiration",
+    "host",
+    "interval",
+    "issuer",
+    "kind",
+    "mount",
+    "namespace",
+    "port",
+    "provider",
+    "region",
+    "suffix",
+    "user",
+    "username",
 ];
 
 /// First words of `*_KEY` names that are not secrets: database keys, public keys, key ids,
@@ -228,6 +245,11 @@ pub fn is_secret_name(name: &str) -> bool {
         .iter()
         .any(|s| words.iter().any(|w| w == s) || joined.ends_with(s))
     {
+        return true;
+    }
+    // Short or collective forms only as the last of several words: `DB_PASS`, `SMTP_CREDENTIALS`,
+    // but not `PASS_THROUGH`.
+    if words.len() > 1 && matches!(last.as_str(), "pass" | "credential" | "credentials") {
         return true;
     }
     if last == "key" || last == "keys" {

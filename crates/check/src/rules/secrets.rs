@@ -104,7 +104,9 @@ fn classify(l: &Literal) -> Option<Verdict> {
 
 /// `ENV DB_PASSWORD in stage 1` style description of where a literal is.
 fn place(l: &Literal) -> String {
-    if l.name.is_empty() {
+    // A context that already names the attribute (`Secrets Manager SecretString`) needs it
+    // only once.
+    if l.name.is_empty() || l.context.describe().ends_with(l.name.as_str()) {
         format!("{} of {}", l.context.describe(), l.at.resource)
     } else {
         format!("{} {} of {}", l.context.describe(), l.name, l.at.resource)
