@@ -69,3 +69,99 @@ impl<'de> Deserialize<'de> for WireBytes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json(bytes: &[u8]) -> String {
+        serde_json::to_string(&WireBytes(bytes.to_vec())).expect("serialises")
+    }
+
+    fn round_trip(bytes: &[u8]) -> Vec<u8> {
+        serde_json::from_str::<WireBytes>(&json(bytes))
+            .expect("parses back")
+            .0
+    }
+
+    #[test]
+    fn text_stays_text_and_control_characters_are_escaped() {
+        let ansi = b"\x1b[31merror\x1b[0m\r\n\0tab\there";
+        let wire = json(ansi);
+        assert!(wire.starts_with(r#"{"text":"#), "{wire}");
+        assert!(wire.contains(r"\u001b[31m"), "{wire}");
+        assert!(wire.contains(r"\u0000"), "{wire}");
+        assert!(sqs_accepts(&wire));
+        assert_eq!(round_trip(ansi), ansi);
+    }
+
+    #[test]
+    fn invalid_utf8_and_noncharacters_go_as_base64() {
+        for bytes in [
+            &b"caf\xe9"[..],
+            "a\u{FFFE}b".as_bytes(),
+            "\u{FFFF}".as_bytes(),
+            &[0xf0, 0x9f, 0x98][..],
+        ] {
+            let wire = json(bytes);
+            assert!(wire.starts_with(r#"{"b64":"#), "{wire}");
+            assert!(sqs_accepts(&wire));
+            assert_eq!(round_trip(bytes), bytes);
+        }
+    }
+
+    #[test]
+    fn sqs_accepts_only_xml_legal_characters() {
+        assert!(sqs_accepts(
+            "plain\t\n\r text \u{D7FF}\u{E000}\u{FFFD}\u{10FFFF}"
+        ));
+        for refused in ["\0", "\u{1b}", "\u{FFFE}", "\u{FFFF}", "\u{8}"] {
+            assert!(!sqs_accepts(refused), "{refused:?} accepted");
+        }
+    }
+
+    #[test]
+    fn malformed_wire_bytes_are_refused() {
+        for bad in [
+            r#"{"text":"a","b64":"YQ=="}"#,
+            r#"{}"#,
+            r#"{"b64":"not base64!"}"#,
+            r#"{"text":"a","extra":1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<WireBytes>(bad).is_err(),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    fn interesting_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..300),
+            any::<String>().prop_map(String::into_bytes),
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b"\x1b[1;32m".to_vec()),
+                    Just(b"\0".to_vec()),
+                    Just(b"\r".to_vec()),
+                    Just("\u{FFFE}".as_bytes().to_vec()),
+                    Just(vec![0xff]),
+                    Just("é✓😀".as_bytes().to_vec()),
+                    "[ -~]{0,20}".prop_map(String::into_bytes),
+                ],
+                0..30
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_round_trip_in_a_form_sqs_accepts(bytes in interesting_bytes()) {
+            let wire = json(&bytes);
+            prop_assert!(sqs_accepts(&wire), "{wire}");
+            prop_assert_eq!(round_trip(&bytes), bytes);
+        }
+    }
+}

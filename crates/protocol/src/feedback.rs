@@ -60,8 +60,9 @@ pub enum FeedbackBody {
 }
 
 /// A run of bytes from one stream. A chunk ends at a line end, at a flush of a partial line,
-/// or where a long line was split to fit a message; concatenating a stream's chunks in seq
-/// order gives exactly the bytes the job wrote.
+/// or where a long line was split to fit a message; the packer may merge consecutive chunks of
+/// one stream (keeping the first `t`). Concatenating a stream's chunks in seq order gives
+/// exactly the bytes the job wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputChunk {
     pub stream: Stream,
@@ -126,5 +127,122 @@ impl Feedback {
     pub fn to_json(&self) -> String {
         // Serialising these types cannot fail: no maps with non-string keys, no floats.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_body() -> Vec<FeedbackBody> {
+        vec![
+            FeedbackBody::Accepted {
+                job: "deploy-web".into(),
+            },
+            FeedbackBody::Rejected {
+                code: "bad_params".into(),
+                reason: "parameter ENV: \"qa\" is not one of staging, production".into(),
+            },
+            FeedbackBody::Started {
+                task: "arn:aws:ecs:eu-west-1:123456789012:task/lane/0123abcd".into(),
+            },
+            FeedbackBody::Output {
+                chunks: vec![
+                    OutputChunk {
+                        stream: Stream::Stdout,
+                        t: 1_700_000_000_123_456,
+                        bytes: WireBytes(b"\x1b[32mok\x1b[0m\r\n".to_vec()),
+                    },
+                    OutputChunk {
+                        stream: Stream::Stderr,
+                        t: 1_700_000_000_123_999,
+                        bytes: WireBytes(b"\xff\xfe binary\0".to_vec()),
+                    },
+                ],
+            },
+            FeedbackBody::Heartbeat {
+                last_output_seq: 41,
+            },
+            FeedbackBody::Finished {
+                exit: ExitStatus::Code(3),
+                duration_ms: 12_345,
+                timed_out: false,
+                lost: vec![],
+            },
+            FeedbackBody::Finished {
+                exit: ExitStatus::Signal(9),
+                duration_ms: 600_000,
+                timed_out: true,
+                lost: vec![7, 9],
+            },
+            FeedbackBody::TaskStopped {
+                stop_code: "EssentialContainerExited".into(),
+                reason: "OutOfMemoryError: Container killed due to memory usage".into(),
+                exit_code: Some(137),
+            },
+            FeedbackBody::TaskStopped {
+                stop_code: "TaskFailedToStart".into(),
+                reason: "CannotPullContainerError".into(),
+                exit_code: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_type_round_trips_through_json() {
+        for (seq, body) in every_body().into_iter().enumerate() {
+            let message = Feedback::new("6f1c7f0e-request", seq as u64, body);
+            let json = message.to_json();
+            assert!(crate::bytes::sqs_accepts(&json), "{json}");
+            assert_eq!(Feedback::from_json(&json), Ok(message), "{json}");
+        }
+    }
+
+    #[test]
+    fn wire_form_is_flat_and_tagged() {
+        let json = Feedback::new(
+            "r1",
+            5,
+            FeedbackBody::Finished {
+                exit: ExitStatus::Code(0),
+                duration_ms: 10,
+                timed_out: false,
+                lost: vec![],
+            },
+        )
+        .to_json();
+        assert_eq!(
+            json,
+            r#"{"v":1,"request_id":"r1","seq":5,"type":"finished","exit":{"code":0},"duration_ms":10}"#
+        );
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_refused() {
+        let newer = r#"{"v":2,"request_id":"r1","seq":1,"type":"hologram"}"#;
+        assert_eq!(
+            Feedback::from_json(newer),
+            Err(crate::ProtocolError::UnsupportedVersion { found: 2 })
+        );
+        for bad in [
+            "not json",
+            r#"{"request_id":"r1","seq":1,"type":"heartbeat","last_output_seq":0}"#,
+            r#"{"v":1,"request_id":"r1","seq":1,"type":"hologram"}"#,
+            r#"{"v":1,"request_id":"r1","seq":-1,"type":"heartbeat","last_output_seq":0}"#,
+        ] {
+            assert!(
+                matches!(
+                    Feedback::from_json(bad),
+                    Err(crate::ProtocolError::Malformed { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn shell_codes() {
+        assert_eq!(ExitStatus::Code(3).shell_code(), 3);
+        assert_eq!(ExitStatus::Signal(9).shell_code(), 137);
     }
 }
