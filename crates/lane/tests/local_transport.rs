@@ -73,7 +73,11 @@ async fn concurrent_senders_and_receivers_on_separate_connections_lose_and_doubl
     }
     let received = received.lock().await;
     let distinct: BTreeSet<&String> = received.iter().collect();
-    assert_eq!(distinct.len(), received.len(), "some message was received twice");
+    assert_eq!(
+        distinct.len(),
+        received.len(),
+        "some message was received twice"
+    );
     let expected: BTreeSet<String> = (0..SENDERS)
         .flat_map(|s| (0..PER_SENDER).map(move |n| body(s, n)))
         .collect();
@@ -84,13 +88,21 @@ async fn concurrent_senders_and_receivers_on_separate_connections_lose_and_doubl
     );
     // Everything was deleted: the queue is empty.
     let queue = LocalLane::open(&db).await.expect("open").queue("feedback");
-    assert!(queue.receive(10, Duration::ZERO).await.expect("receive").is_empty());
+    assert!(
+        queue
+            .receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn an_undeleted_message_comes_back_after_the_visibility_timeout() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let lane = LocalLane::open(dir.path().join("lane.db")).await.expect("open");
+    let lane = LocalLane::open(dir.path().join("lane.db"))
+        .await
+        .expect("open");
     let queue = lane
         .queue("feedback")
         .with_visibility_timeout(Duration::from_millis(300));
@@ -104,9 +116,18 @@ async fn an_undeleted_message_comes_back_after_the_visibility_timeout() {
         ["one", "two"]
     );
     // Hidden while in flight.
-    assert!(queue.receive(10, Duration::ZERO).await.expect("receive").is_empty());
+    assert!(
+        queue
+            .receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
     // Delete "one" only; "two" comes back.
-    queue.delete(&[first[0].handle.clone()]).await.expect("delete");
+    queue
+        .delete(&[first[0].handle.clone()])
+        .await
+        .expect("delete");
     let again = queue
         .receive(10, Duration::from_secs(2))
         .await
@@ -116,14 +137,26 @@ async fn an_undeleted_message_comes_back_after_the_visibility_timeout() {
         ["two"]
     );
     // The first receipt handle of "two" is stale now and deletes nothing...
-    queue.delete(&[first[1].handle.clone()]).await.expect("delete");
+    queue
+        .delete(&[first[1].handle.clone()])
+        .await
+        .expect("delete");
     tokio::time::sleep(Duration::from_millis(400)).await;
     let third = queue.receive(10, Duration::ZERO).await.expect("receive");
     assert_eq!(third.len(), 1, "a stale handle deleted the message");
     // ...while the current one does.
-    queue.delete(&[third[0].handle.clone()]).await.expect("delete");
+    queue
+        .delete(&[third[0].handle.clone()])
+        .await
+        .expect("delete");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(queue.receive(10, Duration::ZERO).await.expect("receive").is_empty());
+    assert!(
+        queue
+            .receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
     // A handle from elsewhere is an error naming it.
     let error = queue
         .delete(&["AQEB-sqs-handle".to_string()])
@@ -135,27 +168,48 @@ async fn an_undeleted_message_comes_back_after_the_visibility_timeout() {
 #[tokio::test]
 async fn queues_are_separate_and_receive_waits_for_a_late_message() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let lane = LocalLane::open(dir.path().join("lane.db")).await.expect("open");
+    let lane = LocalLane::open(dir.path().join("lane.db"))
+        .await
+        .expect("open");
     let a = lane.queue("a");
     let b = lane.queue("b");
     a.send_batch(&["for a".to_string()]).await.expect("send");
-    assert!(b.receive(10, Duration::ZERO).await.expect("receive").is_empty());
+    assert!(
+        b.receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
 
     let sender = b.clone();
     let late = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        sender.send_batch(&["late".to_string()]).await.expect("send");
+        sender
+            .send_batch(&["late".to_string()])
+            .await
+            .expect("send");
     });
     let started = Instant::now();
-    let got = b.receive(10, Duration::from_secs(5)).await.expect("receive");
+    let got = b
+        .receive(10, Duration::from_secs(5))
+        .await
+        .expect("receive");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "late");
-    assert!(started.elapsed() < Duration::from_secs(2), "receive did not return on arrival");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "receive did not return on arrival"
+    );
     late.await.expect("sender");
     // Waiting on an empty queue returns empty after the wait.
     let started = Instant::now();
     assert!(a.receive(10, Duration::ZERO).await.expect("receive").len() == 1);
-    assert!(b.receive(10, Duration::from_millis(100)).await.expect("receive").is_empty());
+    assert!(
+        b.receive(10, Duration::from_millis(100))
+            .await
+            .expect("receive")
+            .is_empty()
+    );
     assert!(started.elapsed() >= Duration::from_millis(100));
 }
 
@@ -169,11 +223,28 @@ async fn requests_are_taken_once_in_order() {
     assert_ne!(first, second);
     let taker_a = LocalLane::open(&db).await.expect("open").requests();
     let taker_b = LocalLane::open(&db).await.expect("open").requests();
-    let a = taker_a.take(Duration::ZERO).await.expect("take").expect("one");
-    let b = taker_b.take(Duration::ZERO).await.expect("take").expect("one");
-    assert_eq!((a.id.as_str(), a.envelope.as_str()), (first.as_str(), "envelope 1"));
-    assert_eq!((b.id.as_str(), b.envelope.as_str()), (second.as_str(), "envelope 2"));
-    assert_eq!(taker_a.take(Duration::from_millis(50)).await.expect("take"), None);
+    let a = taker_a
+        .take(Duration::ZERO)
+        .await
+        .expect("take")
+        .expect("one");
+    let b = taker_b
+        .take(Duration::ZERO)
+        .await
+        .expect("take")
+        .expect("one");
+    assert_eq!(
+        (a.id.as_str(), a.envelope.as_str()),
+        (first.as_str(), "envelope 1")
+    );
+    assert_eq!(
+        (b.id.as_str(), b.envelope.as_str()),
+        (second.as_str(), "envelope 2")
+    );
+    assert_eq!(
+        taker_a.take(Duration::from_millis(50)).await.expect("take"),
+        None
+    );
 }
 
 /// Run by the test below in a separate process: sends 1000 messages into the lane file
@@ -216,7 +287,10 @@ async fn another_process_sends_while_this_one_receives() {
     let mut total = 0;
     let started = Instant::now();
     while total < 2000 {
-        assert!(started.elapsed() < Duration::from_secs(60), "got {total} of 2000");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "got {total} of 2000"
+        );
         let batch = queue
             .receive(10, Duration::from_millis(200))
             .await
@@ -232,8 +306,17 @@ async fn another_process_sends_while_this_one_receives() {
         assert!(child.wait().await.expect("wait").success());
     }
     assert_eq!(counts.len(), 1000);
-    assert!(counts.values().all(|&c| c == 2), "a message was lost or doubled");
-    assert!(queue.receive(10, Duration::from_millis(100)).await.expect("receive").is_empty());
+    assert!(
+        counts.values().all(|&c| c == 2),
+        "a message was lost or doubled"
+    );
+    assert!(
+        queue
+            .receive(10, Duration::from_millis(100))
+            .await
+            .expect("receive")
+            .is_empty()
+    );
 }
 
 /// End-to-end throughput of 100-byte lines through the local transport, two ways:

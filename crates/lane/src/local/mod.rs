@@ -533,7 +533,8 @@ fn wait_while_busy(attempt: i32) -> bool {
     const QUICK_TRIES: u32 = 20;
     let attempt = u32::try_from(attempt).unwrap_or(0);
     let slept_quick: u64 = (1..=u64::from(QUICK_TRIES)).map(|n| 50 * n).sum();
-    let slow_tries = (duration_ms(BUSY_TIMEOUT).unsigned_abs() * 1000).saturating_sub(slept_quick) / 5000;
+    let slow_tries =
+        (duration_ms(BUSY_TIMEOUT).unsigned_abs() * 1000).saturating_sub(slept_quick) / 5000;
     if u64::from(attempt) >= u64::from(QUICK_TRIES) + slow_tries {
         return false;
     }
