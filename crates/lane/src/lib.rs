@@ -4,4 +4,6 @@
 //! the local transport (one SQLite file) needs no AWS and runs the whole lane on one machine.
 #![forbid(unsafe_code)]
 
+pub mod mask;
+pub mod runner;
 pub mod transport;
