@@ -203,9 +203,42 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The request this run belongs to (every feedback message carries it).
+    #[arg(long, env = "AIRLOCK_REQUEST_ID")]
+    pub request_id: Option<String>,
+    /// Where feedback goes: an https:// (or http://) SQS queue URL, or sqlite:<path>[?queue=NAME].
+    /// Without it the runner only echoes the output (no feedback).
+    #[arg(long, env = "AIRLOCK_FEEDBACK", value_name = "DEST")]
+    pub feedback: Option<String>,
+    /// Stop the job after this many seconds (SIGTERM, then SIGKILL after --grace).
+    #[arg(long, env = "AIRLOCK_DEADLINE", value_name = "SECS")]
+    pub deadline: Option<u64>,
+    /// Seconds between SIGTERM and SIGKILL when stopping the job.
+    #[arg(long, env = "AIRLOCK_GRACE", value_name = "SECS", default_value_t = 10)]
+    pub grace: u64,
+    /// Seconds between heartbeats.
+    #[arg(long, env = "AIRLOCK_HEARTBEAT", value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat: u64,
+    /// Output waits at most this many milliseconds before it is sent.
+    #[arg(long, env = "AIRLOCK_BATCH_WINDOW_MS", value_name = "MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_window_ms: u64,
+    /// Largest feedback message in bytes (SQS: at most 1048576).
+    #[arg(long, env = "AIRLOCK_MESSAGE_LIMIT", value_name = "BYTES", default_value_t = 262144,
+          value_parser = clap::value_parser!(u64).range(1024..=1048576))]
+    pub message_limit: u64,
+    /// After the job ended, seconds to keep trying to deliver its output.
+    #[arg(
+        long,
+        env = "AIRLOCK_DELIVERY_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub delivery_timeout: u64,
     /// The deployment command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<String>,
+    pub command: Vec<std::ffi::OsString>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

@@ -6,6 +6,7 @@ mod args;
 mod check;
 mod exit;
 mod logging;
+mod run;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,10 @@ fn main() -> ExitCode {
         eprintln!("airlock: {e}");
         return Exit::Usage.into();
     }
+    // `run` exits with the job's own code, which `Exit` does not carry.
+    if let Command::Run(args) = cli.command {
+        return run::run(args);
+    }
     run(cli).into()
 }
 
@@ -32,7 +37,7 @@ fn run(cli: Cli) -> Exit {
         }
         Command::Check(args) => check::run(args, cli.color),
         Command::Deploy(_) => not_yet("deploy", 5),
-        Command::Run(_) => not_yet("run", 5),
+        Command::Run(_) => Exit::Usage, // handled in `main`
         Command::Agent(_) => not_yet("agent", 7),
         Command::Accounts(_) => not_yet("accounts", 8),
         Command::Whoami(_) => not_yet("whoami", 8),

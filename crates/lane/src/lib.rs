@@ -6,4 +6,6 @@
 
 pub mod config;
 pub mod local;
+pub mod mask;
+pub mod runner;
 pub mod transport;

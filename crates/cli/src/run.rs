@@ -1,0 +1,123 @@
+//! `airlock run [options] -- CMD ARGS...`: the deployment container's entrypoint. Parses the
+//! flags (each also from `AIRLOCK_<FLAG>`), picks the feedback transport and runs the job
+//! through `airlock_lane::runner`; exits with the job's code (128 + N for signal N).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use airlock_lane::mask::mask_values_from_env;
+use airlock_lane::runner::{self, RunOptions, StdEcho};
+use airlock_lane::transport::{EntryOutcome, FeedbackSink, TransportError};
+
+use crate::args::RunArgs;
+use crate::exit::Exit;
+
+/// The request id used when none is given and no feedback is sent.
+const LOCAL_REQUEST_ID: &str = "local";
+
+pub fn run(args: RunArgs) -> ExitCode {
+    let sink = match sink_for(args.feedback.as_deref()) {
+        Ok(sink) => sink,
+        Err(e) => {
+            tracing::error!("{e}");
+            return Exit::Usage.into();
+        }
+    };
+    let request_id = match (&args.request_id, &sink) {
+        (Some(id), _) => id.clone(),
+        (None, Sink::StdoutOnly(_)) => LOCAL_REQUEST_ID.to_string(),
+        #[allow(unreachable_patterns)]
+        (None, _) => {
+            tracing::error!("--request-id (AIRLOCK_REQUEST_ID) is required with --feedback");
+            return Exit::Usage.into();
+        }
+    };
+    let mut options = RunOptions::new(request_id, args.command);
+    options.deadline = args.deadline.map(Duration::from_secs);
+    options.grace = Duration::from_secs(args.grace);
+    options.heartbeat = Duration::from_secs(args.heartbeat);
+    options.batch_window = Duration::from_millis(args.batch_window_ms);
+    options.message_limit = usize::try_from(args.message_limit).unwrap_or(usize::MAX);
+    options.delivery_timeout = Duration::from_secs(args.delivery_timeout);
+    options.mask_values = mask_values_from_env(std::env::vars_os());
+    options.forward_signals = true;
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    let outcome = runtime.block_on(async { runner::run(options, &sink, &mut StdEcho).await });
+    match outcome {
+        Ok(outcome) => {
+            if !outcome.lost.is_empty() {
+                tracing::error!(lost = ?outcome.lost, "some feedback messages were not delivered");
+            }
+            // A shell reports exit codes modulo 256; 128 + signal stays below that.
+            ExitCode::from((outcome.exit.shell_code() & 0xff) as u8)
+        }
+        Err(e @ runner::RunError::Spawn { .. }) => {
+            tracing::error!("{e}");
+            ExitCode::from(127) // the shell's "command not found / not executable"
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            Exit::Usage.into()
+        }
+    }
+}
+
+/// The feedback transports `airlock run` can send through. Traits with async fns are not
+/// object-safe, so this enum is the runtime choice.
+// LEAD: add `Sqlite(..)` and `Sqs(..)` variants here and in `sink_for`/`send_batch` when the
+// local and AWS transports land.
+enum Sink {
+    /// No feedback destination: output is only echoed.
+    StdoutOnly(DiscardSink),
+}
+
+impl FeedbackSink for Sink {
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<EntryOutcome>, TransportError> {
+        match self {
+            Sink::StdoutOnly(sink) => sink.send_batch(bodies).await,
+        }
+    }
+}
+
+/// Accepts and forgets every message (stdout-only mode).
+struct DiscardSink;
+
+impl FeedbackSink for DiscardSink {
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<EntryOutcome>, TransportError> {
+        Ok(vec![EntryOutcome::Sent; bodies.len()])
+    }
+}
+
+/// Picks the transport for `--feedback DEST`.
+// LEAD: connect the SQLite (`sqlite:<path>[?queue=NAME]`) and SQS (`https://…`) sinks here.
+fn sink_for(dest: Option<&str>) -> Result<Sink, String> {
+    match dest.map(str::trim) {
+        None | Some("") => {
+            tracing::warn!(
+                "no --feedback (AIRLOCK_FEEDBACK) given: the job's output is only echoed, \
+                 nothing is sent back"
+            );
+            Ok(Sink::StdoutOnly(DiscardSink))
+        }
+        Some(dest) if dest.starts_with("sqlite:") => {
+            Err("feedback transport sqlite: not built yet".to_string())
+        }
+        Some(dest) if dest.starts_with("https://") || dest.starts_with("http://") => {
+            Err("feedback transport SQS (https://) not built yet".to_string())
+        }
+        Some(dest) => Err(format!(
+            "--feedback {dest:?}: expected an https:// SQS queue URL or sqlite:<path>"
+        )),
+    }
+}
