@@ -5,99 +5,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use airlock_protocol::bytes::WireBytes;
-use airlock_protocol::{ExitStatus, Feedback, FeedbackBody, OutputChunk, Stream};
+use airlock_protocol::{ExitStatus, Feedback, FeedbackBody, Stream};
 use tokio::time::Instant;
 
 use super::*;
 use crate::transport::{EntryOutcome, FeedbackSink, TransportError};
 
-/// The packer the tests run the runner with. `encode::OutputPacker` is being written by the
-/// protocol helper (its bodies are `todo!()` on this branch); until it lands the tests use
-/// the stand-in below. Once it has landed, make this `OutputPacker`.
-type TestPacker = StandInPacker;
-
-/// A minimal packer with the documented contract: messages of at most `limit` bytes of JSON
-/// (raw bytes per message at most limit/8, so even 6-byte JSON escapes fit), chunks split
-/// where too large, seqs from `next_seq`.
-struct StandInPacker {
-    request_id: String,
-    limit: usize,
-    pending: Vec<OutputChunk>,
-    pending_bytes: usize,
-}
-
-impl StandInPacker {
-    fn budget(&self) -> usize {
-        self.limit / 8
-    }
-    fn message(&mut self, next_seq: &mut u64) -> Feedback {
-        let seq = *next_seq;
-        *next_seq += 1;
-        self.pending_bytes = 0;
-        Feedback::new(
-            self.request_id.clone(),
-            seq,
-            FeedbackBody::Output {
-                chunks: std::mem::take(&mut self.pending),
-            },
-        )
-    }
-}
-
-impl Packing for StandInPacker {
-    fn new(request_id: &str, limit: usize) -> Self {
-        StandInPacker {
-            request_id: request_id.into(),
-            limit,
-            pending: Vec::new(),
-            pending_bytes: 0,
-        }
-    }
-    fn push(&mut self, chunk: OutputChunk, next_seq: &mut u64) -> Vec<Feedback> {
-        let mut out = Vec::new();
-        let budget = self.budget();
-        for piece in chunk.bytes.0.chunks(budget) {
-            if self.pending_bytes + piece.len() > budget {
-                out.push(self.message(next_seq));
-            }
-            self.pending_bytes += piece.len();
-            self.pending.push(OutputChunk {
-                stream: chunk.stream,
-                t: chunk.t,
-                bytes: WireBytes(piece.to_vec()),
-            });
-        }
-        out
-    }
-    fn flush(&mut self, next_seq: &mut u64) -> Vec<Feedback> {
-        if self.pending.is_empty() {
-            Vec::new()
-        } else {
-            vec![self.message(next_seq)]
-        }
-    }
-    fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-    fn batches(bodies: &[String], limit: usize) -> Vec<Range<usize>> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let mut size = 0;
-        for (i, body) in bodies.iter().enumerate() {
-            if i > start && (i - start == 10 || size + body.len() > limit) {
-                out.push(start..i);
-                start = i;
-                size = 0;
-            }
-            size += body.len();
-        }
-        if start < bodies.len() {
-            out.push(start..bodies.len());
-        }
-        out
-    }
-}
+/// The runner under test packs with the protocol's real packer.
+type TestPacker = airlock_protocol::encode::OutputPacker;
 
 /// What the fake transport does with one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
