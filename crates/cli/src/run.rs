@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use airlock_lane::local::SqliteDestination;
 use airlock_lane::mask::mask_values_from_env;
 use airlock_lane::runner::{self, RunOptions, StdEcho};
 use airlock_lane::transport::{EntryOutcome, FeedbackSink, TransportError};
@@ -16,7 +17,18 @@ use crate::exit::Exit;
 const LOCAL_REQUEST_ID: &str = "local";
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let sink = match sink_for(args.feedback.as_deref()) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    let sink = match runtime.block_on(sink_for(args.feedback.as_deref())) {
         Ok(sink) => sink,
         Err(e) => {
             tracing::error!("{e}");
@@ -26,7 +38,6 @@ pub fn run(args: RunArgs) -> ExitCode {
     let request_id = match (&args.request_id, &sink) {
         (Some(id), _) => id.clone(),
         (None, Sink::StdoutOnly(_)) => LOCAL_REQUEST_ID.to_string(),
-        #[allow(unreachable_patterns)]
         (None, _) => {
             tracing::error!("--request-id (AIRLOCK_REQUEST_ID) is required with --feedback");
             return Exit::Usage.into();
@@ -42,17 +53,6 @@ pub fn run(args: RunArgs) -> ExitCode {
     options.mask_values = mask_values_from_env(std::env::vars_os());
     options.forward_signals = true;
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return Exit::Usage.into();
-        }
-    };
     let outcome = runtime.block_on(async { runner::run(options, &sink, &mut StdEcho).await });
     match outcome {
         Ok(outcome) => {
@@ -75,17 +75,18 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 /// The feedback transports `airlock run` can send through. Traits with async fns are not
 /// object-safe, so this enum is the runtime choice.
-// LEAD: add `Sqlite(..)` and `Sqs(..)` variants here and in `sink_for`/`send_batch` when the
-// local and AWS transports land.
 enum Sink {
     /// No feedback destination: output is only echoed.
     StdoutOnly(DiscardSink),
+    /// The local lane's SQLite file.
+    Sqlite(airlock_lane::local::LocalQueue),
 }
 
 impl FeedbackSink for Sink {
     async fn send_batch(&self, bodies: &[String]) -> Result<Vec<EntryOutcome>, TransportError> {
         match self {
             Sink::StdoutOnly(sink) => sink.send_batch(bodies).await,
+            Sink::Sqlite(queue) => queue.send_batch(bodies).await,
         }
     }
 }
@@ -99,9 +100,8 @@ impl FeedbackSink for DiscardSink {
     }
 }
 
-/// Picks the transport for `--feedback DEST`.
-// LEAD: connect the SQLite (`sqlite:<path>[?queue=NAME]`) and SQS (`https://…`) sinks here.
-fn sink_for(dest: Option<&str>) -> Result<Sink, String> {
+/// Opens the transport for `--feedback DEST`.
+async fn sink_for(dest: Option<&str>) -> Result<Sink, String> {
     match dest.map(str::trim) {
         None | Some("") => {
             tracing::warn!(
@@ -110,8 +110,10 @@ fn sink_for(dest: Option<&str>) -> Result<Sink, String> {
             );
             Ok(Sink::StdoutOnly(DiscardSink))
         }
-        Some(dest) if dest.starts_with("sqlite:") => {
-            Err("feedback transport sqlite: not built yet".to_string())
+        Some(dest) if SqliteDestination::is_sqlite(dest) => {
+            let destination = SqliteDestination::parse(dest).map_err(|e| e.to_string())?;
+            let queue = destination.open().await.map_err(|e| e.to_string())?;
+            Ok(Sink::Sqlite(queue))
         }
         Some(dest) if dest.starts_with("https://") || dest.starts_with("http://") => {
             Err("feedback transport SQS (https://) not built yet".to_string())
