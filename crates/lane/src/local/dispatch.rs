@@ -470,19 +470,20 @@ impl LocalDispatcher {
         let Some(target) = u32::try_from(pid)
             .ok()
             .and_then(|p| i32::try_from(p).ok())
-            .and_then(rustix::process::Pid::from_raw)
+            .filter(|p| *p > 0)
+            .map(nix::unistd::Pid::from_raw)
         else {
             return Ok(DispatchOutcome::CancelIgnored {
                 request_id: request.request_id,
                 reason: format!("the lane lock names an impossible process id {pid}"),
             });
         };
-        match rustix::process::kill_process(target, rustix::process::Signal::TERM) {
+        match nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM) {
             Ok(()) => {
                 tracing::info!(request_id = %request.request_id, pid, reason = %request.reason, "cancel: sent SIGTERM to the runner");
                 Ok(DispatchOutcome::Cancelled {
                     request_id: request.request_id,
-                    pid: target.as_raw_nonzero().get().unsigned_abs(),
+                    pid: target.as_raw().unsigned_abs(),
                 })
             }
             Err(e) => Ok(DispatchOutcome::CancelIgnored {
@@ -845,17 +846,18 @@ fn unverified_addressee(envelope: &str) -> (Option<String>, bool) {
 
 /// Whether a process with this id exists (EPERM means it exists but is someone else's).
 fn process_alive(pid: i64) -> bool {
-    // `Pid::from_raw` asserts on negative ids: filter them out first.
+    // Zero and negative ids would address process groups: filter them out first.
     let Some(pid) = i32::try_from(pid)
         .ok()
         .filter(|p| *p > 0)
-        .and_then(rustix::process::Pid::from_raw)
+        .map(nix::unistd::Pid::from_raw)
     else {
         return false;
     };
-    match rustix::process::test_kill_process(pid) {
+    // Signal 0 checks existence and permission without delivering anything.
+    match nix::sys::signal::kill(pid, None) {
         Ok(()) => true,
-        Err(e) => e == rustix::io::Errno::PERM,
+        Err(e) => e == nix::errno::Errno::EPERM,
     }
 }
 
