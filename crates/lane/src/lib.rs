@@ -4,4 +4,9 @@
 //! the local transport (one SQLite file) needs no AWS and runs the whole lane on one machine.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod exit;
+pub mod follow;
 pub mod transport;
+pub mod trigger;
