@@ -93,15 +93,15 @@ async fn a_kms_signed_request_published_to_sns_arrives_raw_and_verifies() {
 }
 
 #[tokio::test]
-async fn kms_signatures_verify_over_the_exact_bytes_small_and_large() {
+async fn kms_signatures_verify_over_the_exact_bytes_up_to_the_raw_limit() {
     let moto = moto();
     let config = moto.sdk_config();
     let key_arn = fixtures::signing_key(&config).await.expect("signing key");
     let signer = KmsSigner::new(&config, &key_arn);
     let key = public_key_from_der_or_pem(&signer.public_key_der().await.expect("public key"))
         .expect("P-256 public key");
-    // Under and over KMS's 4096-byte RAW limit (the latter is signed as a digest).
-    for size in [100, 4096, 10_000] {
+    // Up to KMS's 4096-byte RAW limit the signature is over the exact bytes.
+    for size in [1, 100, 4096] {
         let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         let der = signer.sign(&payload).await.expect("signed");
         let signature = p256::ecdsa::Signature::from_der(&der).expect("DER signature");
@@ -111,6 +111,10 @@ async fn kms_signatures_verify_over_the_exact_bytes_small_and_large() {
         altered[size / 2] ^= 1;
         assert!(key.verify(&altered, &signature).is_err(), "{size} bytes");
     }
+    // Beyond it, a clear refusal instead of a KMS validation error.
+    let error = signer.sign(&[b'x'; 4097]).await.expect_err("too large");
+    assert!(!error.retryable);
+    assert!(error.to_string().contains("4097 bytes"), "{error}");
 }
 
 #[tokio::test]
