@@ -4,6 +4,7 @@
 
 mod args;
 mod check;
+mod deploy;
 mod exit;
 mod logging;
 
@@ -20,23 +21,24 @@ fn main() -> ExitCode {
         eprintln!("airlock: {e}");
         return Exit::Usage.into();
     }
-    run(cli).into()
+    run(cli)
 }
 
-fn run(cli: Cli) -> Exit {
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "airlock", &mut std::io::stdout());
-            Exit::Ok
+            Exit::Ok.into()
         }
-        Command::Check(args) => check::run(args, cli.color),
-        Command::Deploy(_) => not_yet("deploy", 5),
-        Command::Run(_) => not_yet("run", 5),
-        Command::Agent(_) => not_yet("agent", 7),
-        Command::Accounts(_) => not_yet("accounts", 8),
-        Command::Whoami(_) => not_yet("whoami", 8),
-        Command::Guard(_) => not_yet("guard", 8),
+        Command::Check(args) => check::run(args, cli.color).into(),
+        // The deployment's own exit code passes through, so it is not an `Exit`.
+        Command::Deploy(args) => deploy::run(args),
+        Command::Run(_) => not_yet("run", 5).into(),
+        Command::Agent(_) => not_yet("agent", 7).into(),
+        Command::Accounts(_) => not_yet("accounts", 8).into(),
+        Command::Whoami(_) => not_yet("whoami", 8).into(),
+        Command::Guard(_) => not_yet("guard", 8).into(),
     }
 }
 

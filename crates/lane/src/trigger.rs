@@ -185,6 +185,11 @@ pub fn deploy_request(
     }
 }
 
+/// [`deploy_request`] issued now.
+pub fn deploy_request_now(spec: &DeploySpec, requester: Requester) -> DeployRequest {
+    deploy_request(spec, requester, OffsetDateTime::now_utc())
+}
+
 /// A request to cancel `deploy`, by the same requester.
 pub fn cancel_request(deploy: &DeployRequest, reason: &str, now: OffsetDateTime) -> CancelRequest {
     CancelRequest {

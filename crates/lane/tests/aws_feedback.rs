@@ -1,6 +1,7 @@
 //! Feedback over real SQS (moto): `SqsFeedbackSink` sends, `follow` over `SqsFeedbackSource`
 //! receives, with duplication, reordering, other requests' messages, injected faults and a
 //! runner that goes silent.
+#![cfg(feature = "aws")]
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,6 @@
 //! Requests over real SNS → SQS (moto, raw delivery), signed by KMS: what the dispatcher
 //! receives verifies with the key's public half and is exactly the request CI built.
+#![cfg(feature = "aws")]
 
 use std::time::Duration;
 
