@@ -295,7 +295,13 @@ fn report(request_id: &str, outcome: &FollowOutcome) {
             timed_out: false, ..
         } if code == 0 => tracing::info!("deployment {request_id} succeeded"),
         FollowOutcome::Finished { exit, .. } => {
-            tracing::error!("deployment {request_id} failed: {exit:?} (exit code {code})")
+            let how = match exit {
+                airlock_protocol::ExitStatus::Code(n) => format!("the job exited with {n}"),
+                airlock_protocol::ExitStatus::Signal(n) => {
+                    format!("the job was killed by signal {n}")
+                }
+            };
+            tracing::error!("deployment {request_id} failed: {how} (exit code {code})")
         }
         FollowOutcome::Rejected { code: reason, .. } => {
             tracing::error!("deployment {request_id} was rejected ({reason}); exit code {code}")
