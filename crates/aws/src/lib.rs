@@ -92,6 +92,14 @@ client_constructors! {
 
 /// Re-exported so adapters can name the SDK types through one path.
 pub use aws_credential_types;
+/// The service crates, re-exported so adapters name request and error types (batch entries,
+/// `SdkError`, `Blob`) from the same SDK versions the clients above were built with.
+#[cfg(feature = "kms")]
+pub use aws_sdk_kms;
+#[cfg(feature = "sns")]
+pub use aws_sdk_sns;
+#[cfg(feature = "sqs")]
+pub use aws_sdk_sqs;
 
 #[cfg(test)]
 mod tests {

@@ -194,9 +194,20 @@ pub struct DeployArgs {
     /// The deployment image, pinned by digest: REPO@sha256:<64 hex>.
     #[arg(long)]
     pub image: Option<String>,
-    /// Give up after this long, e.g. 30m.
-    #[arg(long)]
+    /// The job's deadline, e.g. 30m or 1h30m: the runner stops the job after it (the job's
+    /// configured timeout caps it).
+    #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Prefix each line of the job's output with the time the runner read it (UTC).
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Fail (exit 252) when nothing has been heard from the deployment for this long
+    /// (default: [lane] watchdog_secs, 120 s).
+    #[arg(long, value_name = "DURATION")]
+    pub watchdog: Option<String>,
+    /// Use the local lane (one SQLite file, no AWS) instead of SNS/SQS.
+    #[arg(long)]
+    pub local: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

@@ -4,6 +4,7 @@
 
 mod args;
 mod check;
+mod deploy;
 mod exit;
 mod logging;
 mod run;
@@ -21,27 +22,24 @@ fn main() -> ExitCode {
         eprintln!("airlock: {e}");
         return Exit::Usage.into();
     }
-    // `run` exits with the job's own code, which `Exit` does not carry.
-    if let Command::Run(args) = cli.command {
-        return run::run(args);
-    }
-    run(cli).into()
+    run(cli)
 }
 
-fn run(cli: Cli) -> Exit {
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "airlock", &mut std::io::stdout());
-            Exit::Ok
+            Exit::Ok.into()
         }
-        Command::Check(args) => check::run(args, cli.color),
-        Command::Deploy(_) => not_yet("deploy", 5),
-        Command::Run(_) => Exit::Usage, // handled in `main`
-        Command::Agent(_) => not_yet("agent", 7),
-        Command::Accounts(_) => not_yet("accounts", 8),
-        Command::Whoami(_) => not_yet("whoami", 8),
-        Command::Guard(_) => not_yet("guard", 8),
+        Command::Check(args) => check::run(args, cli.color).into(),
+        // The deployment's and the job's own exit codes pass through, so they are not `Exit`s.
+        Command::Deploy(args) => deploy::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Agent(_) => not_yet("agent", 7).into(),
+        Command::Accounts(_) => not_yet("accounts", 8).into(),
+        Command::Whoami(_) => not_yet("whoami", 8).into(),
+        Command::Guard(_) => not_yet("guard", 8).into(),
     }
 }
 

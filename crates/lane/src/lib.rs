@@ -4,8 +4,13 @@
 //! the local transport (one SQLite file) needs no AWS and runs the whole lane on one machine.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
+pub mod exit;
+pub mod follow;
 pub mod local;
 pub mod mask;
 pub mod runner;
 pub mod transport;
+pub mod trigger;
