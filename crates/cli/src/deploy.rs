@@ -1,81 +1,36 @@
 //! `airlock deploy`: the lane's trigger and follower wired to the command line, the
 //! `[lane]` configuration, the AWS transports and the process's signals.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use airlock_lane::config::{LaneConfig, config_path};
 use airlock_lane::exit;
 use airlock_lane::follow::{Cancel, CancelTrigger, FollowOptions, FollowOutcome};
 use airlock_lane::trigger::{DeployOptions, DeploySpec};
-use serde::Deserialize;
 
 use crate::args::DeployArgs;
 
-/// The configuration file read when `AIRLOCK_CONFIG` is not set, from the current directory.
-const DEFAULT_CONFIG: &str = "airlock.toml";
-
-// TODO(lead): switch to airlock_lane::config
-/// The CI side of `[lane]`, read here until the lane's own config module lands.
-#[derive(Debug, Default, Deserialize)]
-struct ConfigFile {
-    #[serde(default)]
-    lane: LaneConfig,
+/// Reads the lane configuration: `AIRLOCK_CONFIG` (which must exist) or `./airlock.toml` (if
+/// it exists), then the `AIRLOCK_LANE_*` environment overrides.
+fn load_config(env: impl Fn(&str) -> Option<String>) -> Result<LaneConfig, String> {
+    let explicit = env("AIRLOCK_CONFIG").is_some_and(|p| !p.is_empty());
+    let path = config_path(&env);
+    let mut config = if explicit || path.is_file() {
+        LaneConfig::load(&path).map_err(|e| e.to_string())?
+    } else {
+        LaneConfig::parse("", "(defaults)", Path::new(".")).map_err(|e| e.to_string())?
+    };
+    config.apply_env_overrides(&env);
+    Ok(config)
 }
 
-#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-struct LaneConfig {
-    topic_arn: Option<String>,
-    feedback_queue_url: Option<String>,
-    signing_key_id: Option<String>,
-    region: Option<String>,
-    watchdog_secs: Option<u64>,
-    cancel_grace_secs: Option<u64>,
-}
-
-impl LaneConfig {
-    /// Reads `AIRLOCK_CONFIG` (which must exist) or `./airlock.toml` (if it exists), then
-    /// applies the `AIRLOCK_LANE_*` environment overrides.
-    fn load(env: impl Fn(&str) -> Option<String>) -> Result<LaneConfig, String> {
-        let path = match env("AIRLOCK_CONFIG").filter(|p| !p.is_empty()) {
-            Some(path) => Some(PathBuf::from(path)),
-            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
-        };
-        let mut config = match path {
-            Some(path) => Self::read(&path)?,
-            None => LaneConfig::default(),
-        };
-        let overrides = [
-            ("AIRLOCK_LANE_TOPIC_ARN", &mut config.topic_arn),
-            (
-                "AIRLOCK_LANE_FEEDBACK_QUEUE_URL",
-                &mut config.feedback_queue_url,
-            ),
-            ("AIRLOCK_LANE_SIGNING_KEY_ID", &mut config.signing_key_id),
-        ];
-        for (name, field) in overrides {
-            if let Some(value) = env(name).filter(|v| !v.trim().is_empty()) {
-                *field = Some(value);
-            }
-        }
-        Ok(config)
-    }
-
-    fn read(path: &Path) -> Result<LaneConfig, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let file: ConfigFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(file.lane)
-    }
-
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-    fn required(value: &Option<String>, key: &str, env: &str) -> Result<String, String> {
-        value.clone().ok_or_else(|| {
-            format!("the lane has no {key}: set `{key}` under [lane] in airlock.toml, or {env}")
-        })
-    }
+fn required(value: &Option<String>, key: &str, env: &str) -> Result<String, String> {
+    value.clone().ok_or_else(|| {
+        format!("the lane has no {key}: set `{key}` under [lane] in airlock.toml, or {env}")
+    })
 }
 
 /// `90`, `90s`, `30m`, `1h30m`, `500ms`: a bare number is seconds.
@@ -131,28 +86,19 @@ pub fn run(args: DeployArgs) -> ExitCode {
         Ok(spec) => spec,
         Err(e) => return usage(e),
     };
-    if args.local {
-        // TODO(lead): connect to the local (SQLite) transport.
-        return usage("`airlock deploy --local` is not wired to the local lane yet");
-    }
-    let config = match LaneConfig::load(|name| std::env::var(name).ok()) {
+    let config = match load_config(|name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(e) => return usage(e),
     };
     let watchdog = match args.watchdog.as_deref().map(parse_duration).transpose() {
         Ok(Some(watchdog)) => watchdog,
-        Ok(None) => config
-            .watchdog_secs
-            .map_or(airlock_lane::follow::DEFAULT_WATCHDOG, Duration::from_secs),
+        Ok(None) => Duration::from_secs(config.watchdog_secs),
         Err(e) => return usage(format!("--watchdog: {e}")),
     };
     if watchdog.is_zero() {
         return usage("--watchdog: must be longer than zero");
     }
-    let cancel_grace = config.cancel_grace_secs.map_or(
-        airlock_lane::trigger::DEFAULT_CANCEL_GRACE,
-        Duration::from_secs,
-    );
+    let cancel_grace = Duration::from_secs(config.cancel_grace_secs);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -172,7 +118,11 @@ pub fn run(args: DeployArgs) -> ExitCode {
     };
     runtime.block_on(async move {
         tokio::spawn(forward_signals(trigger));
-        deploy_over_aws(&args, &config, &spec, options).await
+        if args.local {
+            deploy_locally(config, &spec, options).await
+        } else {
+            deploy_over_aws(&args, &config, &spec, options).await
+        }
     })
 }
 
@@ -226,13 +176,13 @@ async fn deploy_over_aws(
 
     let lane = (|| {
         Ok::<_, String>((
-            LaneConfig::required(&config.topic_arn, "topic_arn", "AIRLOCK_LANE_TOPIC_ARN")?,
-            LaneConfig::required(
+            required(&config.topic_arn, "topic_arn", "AIRLOCK_LANE_TOPIC_ARN")?,
+            required(
                 &config.feedback_queue_url,
                 "feedback_queue_url",
                 "AIRLOCK_LANE_FEEDBACK_QUEUE_URL",
             )?,
-            LaneConfig::required(
+            required(
                 &config.signing_key_id,
                 "signing_key_id",
                 "AIRLOCK_LANE_SIGNING_KEY_ID",
@@ -267,13 +217,107 @@ async fn deploy_over_aws(
     let outcome =
         airlock_lane::trigger::deploy(&sink, &signer, &source, &request, options, out, err).await;
     let _ = std::io::stdout().flush();
+    finish(&request.request_id, outcome)
+}
+
+fn finish(request_id: &str, outcome: Result<FollowOutcome, impl std::fmt::Display>) -> ExitCode {
     match outcome {
         Ok(outcome) => {
-            report(&request.request_id, &outcome);
+            report(request_id, &outcome);
             code(outcome.exit_code())
         }
         Err(e) => usage(e),
     }
+}
+
+/// The whole lane on this machine: the request is signed with the local key and goes into the
+/// lane's SQLite file, a dispatcher in this process checks it against `[lane.jobs]` exactly as
+/// it would any request and starts `airlock run` as a subprocess, and the follower reads the
+/// feedback from the same file.
+async fn deploy_locally(config: LaneConfig, spec: &DeploySpec, options: DeployOptions) -> ExitCode {
+    use std::io::{BufWriter, Write};
+    use std::sync::Arc;
+
+    use airlock_lane::local::dispatch::{DispatcherSettings, LocalDispatcher};
+    use airlock_lane::local::signer::LocalSigner;
+    use airlock_lane::local::LocalLane;
+    use airlock_lane::transport::RequestSigner;
+
+    /// The local lane's one feedback queue (the lane lock keeps requests apart).
+    const FEEDBACK_QUEUE: &str = "feedback";
+    /// How often the in-process dispatcher looks for a request.
+    const DISPATCH_POLL: Duration = Duration::from_millis(20);
+
+    if config.jobs.is_empty() {
+        return usage(
+            "the local lane has no jobs: add [lane.jobs.<name>] to airlock.toml \
+             (see examples/lane/airlock.toml) or point AIRLOCK_CONFIG at one",
+        );
+    }
+    let airlock_binary = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(e) => return usage(format!("cannot find the airlock binary to run jobs with: {e}")),
+    };
+    let signer = match LocalSigner::load_or_create(&config.local.key) {
+        Ok(signer) => signer,
+        Err(e) => return usage(e),
+    };
+    let lane = match LocalLane::open(config.local.db.clone()).await {
+        Ok(lane) => lane,
+        Err(e) => return usage(e),
+    };
+    let dispatcher = Arc::new(LocalDispatcher::new(
+        lane.clone(),
+        DispatcherSettings {
+            verifying_key: *signer.verifying_key(),
+            key_id: signer.key_id().to_string(),
+            config: Arc::new(config),
+            airlock_binary,
+            feedback_queue: FEEDBACK_QUEUE.to_string(),
+        },
+    ));
+    let (stop_dispatch, stopped) = tokio::sync::oneshot::channel::<()>();
+    let dispatching = {
+        let dispatcher = Arc::clone(&dispatcher);
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = dispatcher.run(DISPATCH_POLL, shutdown).await {
+                tracing::error!("local dispatcher: {e}");
+            }
+        })
+    };
+
+    let request = airlock_lane::trigger::deploy_request_now(
+        spec,
+        airlock_lane::trigger::requester_from_process_env(),
+    );
+    tracing::info!(
+        request_id = %request.request_id,
+        job = %request.job,
+        "deploying locally (request {})",
+        request.request_id
+    );
+    let out = BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let err = BufWriter::with_capacity(16 * 1024, std::io::stderr());
+    let source = lane.queue(FEEDBACK_QUEUE);
+    let outcome = airlock_lane::trigger::deploy(
+        &lane.requests(),
+        &signer,
+        &source,
+        &request,
+        options,
+        out,
+        err,
+    )
+    .await;
+    let _ = std::io::stdout().flush();
+    let _ = stop_dispatch.send(());
+    let _ = dispatching.await;
+    // The runner has sent Finished; let it exit (and the lane lock go) before we do.
+    dispatcher.wait_for_jobs().await;
+    finish(&request.request_id, outcome)
 }
 
 #[cfg(not(feature = "aws"))]
@@ -365,7 +409,7 @@ command = ["deploy.sh"]
             "AIRLOCK_LANE_SIGNING_KEY_ID" => Some("alias/from-env".into()),
             _ => None,
         };
-        let config = LaneConfig::load(env).expect("config");
+        let config = load_config(env).expect("config");
         assert_eq!(
             config.topic_arn.as_deref(),
             Some("arn:aws:sns:eu-west-1:111122223333:from-env")
@@ -375,15 +419,15 @@ command = ["deploy.sh"]
             Some("https://sqs.eu-west-1.amazonaws.com/111122223333/from-file")
         );
         assert_eq!(config.signing_key_id.as_deref(), Some("alias/from-env"));
-        assert_eq!(config.watchdog_secs, Some(300));
+        assert_eq!(config.watchdog_secs, 300);
         let _ = std::fs::remove_dir_all(&dir);
 
         let missing = |name: &str| {
             (name == "AIRLOCK_CONFIG").then(|| "/nonexistent/airlock.toml".to_string())
         };
-        let error = LaneConfig::load(missing).expect_err("missing file");
+        let error = load_config(missing).expect_err("missing file");
         assert!(error.contains("/nonexistent/airlock.toml"), "{error}");
-        let error = LaneConfig::required(&None, "topic_arn", "AIRLOCK_LANE_TOPIC_ARN")
+        let error = required(&None, "topic_arn", "AIRLOCK_LANE_TOPIC_ARN")
             .expect_err("missing");
         assert!(error.contains("AIRLOCK_LANE_TOPIC_ARN"), "{error}");
     }

@@ -80,6 +80,9 @@ enum Sink {
     StdoutOnly(DiscardSink),
     /// The local lane's SQLite file.
     Sqlite(airlock_lane::local::LocalQueue),
+    /// The lane's SQS feedback queue.
+    #[cfg(feature = "aws")]
+    Sqs(airlock_lane::aws::SqsFeedbackSink),
 }
 
 impl FeedbackSink for Sink {
@@ -87,6 +90,8 @@ impl FeedbackSink for Sink {
         match self {
             Sink::StdoutOnly(sink) => sink.send_batch(bodies).await,
             Sink::Sqlite(queue) => queue.send_batch(bodies).await,
+            #[cfg(feature = "aws")]
+            Sink::Sqs(queue) => queue.send_batch(bodies).await,
         }
     }
 }
@@ -115,9 +120,16 @@ async fn sink_for(dest: Option<&str>) -> Result<Sink, String> {
             let queue = destination.open().await.map_err(|e| e.to_string())?;
             Ok(Sink::Sqlite(queue))
         }
+        #[cfg(feature = "aws")]
         Some(dest) if dest.starts_with("https://") || dest.starts_with("http://") => {
-            Err("feedback transport SQS (https://) not built yet".to_string())
+            // The standard AWS chain: the task role, region and endpoint from the environment.
+            let sdk = airlock_aws::load(&airlock_aws::AwsOptions::default()).await;
+            Ok(Sink::Sqs(airlock_lane::aws::SqsFeedbackSink::new(&sdk, dest)))
         }
+        #[cfg(not(feature = "aws"))]
+        Some(dest) if dest.starts_with("https://") || dest.starts_with("http://") => Err(format!(
+            "--feedback {dest}: this airlock was built without AWS support (cargo feature `aws`)"
+        )),
         Some(dest) => Err(format!(
             "--feedback {dest:?}: expected an https:// SQS queue URL or sqlite:<path>"
         )),

@@ -123,6 +123,8 @@ impl Lane {
         let mut deploy = self
             .airlock()
             .args(["-q", "deploy", "--job", "e2e", "--watchdog", "60s"])
+            // airlock's own diagnostics share stderr with the job's: silence them here.
+            .env("AIRLOCK_LOG", "off")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

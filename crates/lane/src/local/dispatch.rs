@@ -369,6 +369,18 @@ impl LocalDispatcher {
             .env("AIRLOCK_JOB", &job.name)
             .current_dir(&self.settings.config.base_dir)
             .stdin(Stdio::null());
+        // The runner echoes the job's output to its own stdout for the task's log (CloudWatch
+        // on ECS). Here that copy goes to a log file beside the lane file, not to the terminal
+        // of the `airlock deploy` that started us, which prints the output from the feedback.
+        match runner_log(self.lane.path(), &request_id) {
+            Ok((out, err)) => {
+                command.stdout(out).stderr(err);
+            }
+            Err(e) => {
+                tracing::warn!(request_id = %request_id, "no runner log ({e}); discarding the runner's echo");
+                command.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
         let child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -842,6 +854,31 @@ fn unverified_addressee(envelope: &str) -> (Option<String>, bool) {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
         });
     (request_id, is_cancel)
+}
+
+/// `<lane file's folder>/runs/<request id>.log`, mode 0600, for the runner's stdout and stderr.
+fn runner_log(db: &std::path::Path, request_id: &str) -> std::io::Result<(Stdio, Stdio)> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = db
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("runs");
+    std::fs::create_dir_all(&dir)?;
+    // The request id comes from a verified request, but it still names a file: keep it tame.
+    let name: String = request_id
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' => c,
+            _ => '_',
+        })
+        .collect();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(dir.join(format!("{name}.log")))?;
+    let copy = file.try_clone()?;
+    Ok((Stdio::from(file), Stdio::from(copy)))
 }
 
 /// Whether a process with this id exists (EPERM means it exists but is someone else's).

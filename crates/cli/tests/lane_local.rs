@@ -1,0 +1,118 @@
+//! The whole lane on one machine: `airlock deploy --local` signs the request with the local
+//! key, the local dispatcher checks it against the jobs in `airlock.toml` and starts `airlock
+//! run` as a subprocess, and the follower prints the job's output from the SQLite file. Each
+//! job's output must be byte-identical, per stream, to the job run directly, and the exit code
+//! the same.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::Scratch;
+
+/// (job name, script) pairs: the shapes of output the lane must carry unchanged.
+const JOBS: [(&str, &str); 8] = [
+    ("lines", "seq 1 100000"),
+    (
+        "interleaved",
+        "i=0; while [ $i -lt 2000 ]; do echo out $i; echo err $i >&2; i=$((i+1)); done",
+    ),
+    (
+        "bytes",
+        r"printf '\033[31mred\033[0m plain\r\nprogress 10%%\rprogress 100%%\n\377\376 not utf-8\n\000nul\n'; printf '\033[1;33mwarn\033[0m\n' >&2",
+    ),
+    (
+        "long-line",
+        "head -c 3145728 /dev/zero | tr '\\000' x; echo; echo after",
+    ),
+    ("exit-0", "echo fine"),
+    ("exit-1", "echo failing >&2; exit 1"),
+    ("exit-42", "echo answer; exit 42"),
+    ("sigkill", "echo dying; kill -9 $$"),
+];
+
+fn lane() -> Scratch {
+    let dir = Scratch::new("lane-local");
+    let mut config = String::from("[lane.local]\ndb = \"lane.db\"\nkey = \"key.pem\"\n");
+    for (name, script) in JOBS {
+        let quoted = toml_string(script);
+        config.push_str(&format!(
+            "\n[lane.jobs.{name}]\ncommand = [\"sh\", \"-c\", {quoted}]\ntimeout_secs = 120\n"
+        ));
+    }
+    dir.write("airlock.toml", &config);
+    dir
+}
+
+fn toml_string(text: &str) -> String {
+    // A TOML literal string cannot hold `'`; a basic string escapes `\` and `"`.
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `airlock deploy --local --job JOB`; `quiet` silences airlock's own diagnostics (which
+/// share stderr with the job's), so that stderr holds exactly what the job wrote.
+fn deploy(dir: &Scratch, job: &str, quiet: bool) -> (Vec<u8>, Vec<u8>, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["-q", "deploy", "--local", "--job", job])
+        .env("AIRLOCK_LOG", if quiet { "off" } else { "error" })
+        .current_dir(&dir.path)
+        .env_remove("AIRLOCK_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock deploy --local");
+    (
+        out.stdout,
+        out.stderr,
+        out.status.code().expect("deploy exited normally"),
+    )
+}
+
+fn direct(script: &str) -> (Vec<u8>, Vec<u8>, i32) {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the job directly");
+    let code = out.status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        128 + out.status.signal().expect("signal")
+    });
+    (out.stdout, out.stderr, code)
+}
+
+#[test]
+fn every_kind_of_output_arrives_byte_identical_with_the_exit_code() {
+    let dir = lane();
+    for (job, script) in JOBS {
+        let expected = direct(script);
+        let got = deploy(&dir, job, true);
+        assert_eq!(
+            got.2,
+            expected.2,
+            "{job}: exit code; deploy stderr:\n{}",
+            String::from_utf8_lossy(&got.1)
+        );
+        assert!(
+            got.0 == expected.0,
+            "{job}: stdout differs ({} bytes through the lane, {} direct), first at byte {:?}",
+            got.0.len(),
+            expected.0.len(),
+            got.0.iter().zip(&expected.0).position(|(a, b)| a != b)
+        );
+        assert!(
+            got.1 == expected.1,
+            "{job}: stderr differs:\n{}",
+            String::from_utf8_lossy(&got.1)
+        );
+    }
+}
+
+#[test]
+fn an_unknown_job_is_rejected_with_its_own_exit_code() {
+    let dir = lane();
+    let (_, stderr, code) = deploy(&dir, "no-such-job", false);
+    assert_eq!(code, 251, "{}", String::from_utf8_lossy(&stderr));
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert!(stderr.contains("no-such-job"), "{stderr}");
+}
