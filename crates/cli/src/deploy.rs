@@ -238,9 +238,9 @@ async fn deploy_locally(config: LaneConfig, spec: &DeploySpec, options: DeployOp
     use std::io::{BufWriter, Write};
     use std::sync::Arc;
 
+    use airlock_lane::local::LocalLane;
     use airlock_lane::local::dispatch::{DispatcherSettings, LocalDispatcher};
     use airlock_lane::local::signer::LocalSigner;
-    use airlock_lane::local::LocalLane;
     use airlock_lane::transport::RequestSigner;
 
     /// The local lane's one feedback queue (the lane lock keeps requests apart).
@@ -256,7 +256,11 @@ async fn deploy_locally(config: LaneConfig, spec: &DeploySpec, options: DeployOp
     }
     let airlock_binary = match std::env::current_exe() {
         Ok(path) => path,
-        Err(e) => return usage(format!("cannot find the airlock binary to run jobs with: {e}")),
+        Err(e) => {
+            return usage(format!(
+                "cannot find the airlock binary to run jobs with: {e}"
+            ));
+        }
     };
     let signer = match LocalSigner::load_or_create(&config.local.key) {
         Ok(signer) => signer,
@@ -427,8 +431,7 @@ command = ["deploy.sh"]
         };
         let error = load_config(missing).expect_err("missing file");
         assert!(error.contains("/nonexistent/airlock.toml"), "{error}");
-        let error = required(&None, "topic_arn", "AIRLOCK_LANE_TOPIC_ARN")
-            .expect_err("missing");
+        let error = required(&None, "topic_arn", "AIRLOCK_LANE_TOPIC_ARN").expect_err("missing");
         assert!(error.contains("AIRLOCK_LANE_TOPIC_ARN"), "{error}");
     }
 }

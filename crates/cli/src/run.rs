@@ -124,7 +124,9 @@ async fn sink_for(dest: Option<&str>) -> Result<Sink, String> {
         Some(dest) if dest.starts_with("https://") || dest.starts_with("http://") => {
             // The standard AWS chain: the task role, region and endpoint from the environment.
             let sdk = airlock_aws::load(&airlock_aws::AwsOptions::default()).await;
-            Ok(Sink::Sqs(airlock_lane::aws::SqsFeedbackSink::new(&sdk, dest)))
+            Ok(Sink::Sqs(airlock_lane::aws::SqsFeedbackSink::new(
+                &sdk, dest,
+            )))
         }
         #[cfg(not(feature = "aws"))]
         Some(dest) if dest.starts_with("https://") || dest.starts_with("http://") => Err(format!(

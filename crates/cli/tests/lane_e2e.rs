@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airlock_protocol::signing::{SignedRequest, VerifiedRequest, public_key_from_der_or_pem};
-use airlock_testsupport::{MotoServer, fixtures};
+use airlock_testsupport::{Fault, FaultPlan, FaultProxy, FaultRates, MotoServer, fixtures};
 
 struct Lane {
     moto: MotoServer,
@@ -120,22 +120,39 @@ impl Lane {
     /// Runs `script` through the lane and returns (stdout, stderr, exit code) as `airlock
     /// deploy` printed them.
     fn deploy(&self, script: &str) -> (Vec<u8>, Vec<u8>, i32) {
-        let mut deploy = self
-            .airlock()
-            .args(["-q", "deploy", "--job", "e2e", "--watchdog", "60s"])
-            // airlock's own diagnostics share stderr with the job's: silence them here.
-            .env("AIRLOCK_LOG", "off")
+        self.deploy_with(script, &Case::default()).0
+    }
+
+    /// Like [`Lane::deploy`], with the variations of `case`; also returns how long `airlock
+    /// deploy` took and the request id.
+    fn deploy_with(
+        &self,
+        script: &str,
+        case: &Case,
+    ) -> ((Vec<u8>, Vec<u8>, i32), Duration, String) {
+        let started = Instant::now();
+        let mut deploy = self.airlock();
+        deploy
+            .args(["-q", "deploy", "--job", "e2e", "--watchdog", &case.watchdog])
+            // airlock's own diagnostics share stderr with the job's: silence them, unless the
+            // case is about them.
+            .env(
+                "AIRLOCK_LOG",
+                if case.diagnostics { "error" } else { "off" },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn airlock deploy");
+            .stderr(Stdio::piped());
+        if let Some(endpoint) = &case.sqs_endpoint {
+            deploy.env("AWS_ENDPOINT_URL_SQS", endpoint);
+        }
+        let mut deploy = deploy.spawn().expect("spawn airlock deploy");
         let stdout = drain(deploy.stdout.take().expect("stdout"));
         let stderr = drain(deploy.stderr.take().expect("stderr"));
 
         let request_id = self.take_request();
-        let mut runner = self
-            .airlock()
+        let mut runner = self.airlock();
+        runner
             .args([
                 "-q",
                 "run",
@@ -148,27 +165,74 @@ impl Lane {
                 "-c",
                 script,
             ])
+            .envs(case.runner_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn airlock run");
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(endpoint) = &case.sqs_endpoint {
+            runner.env("AWS_ENDPOINT_URL_SQS", endpoint);
+        }
+        let mut runner = runner.spawn().expect("spawn airlock run");
+        let echo = drain(runner.stdout.take().expect("runner stdout"));
+        if let Some(after) = case.kill_runner_after {
+            std::thread::sleep(after);
+            let _ = runner.kill();
+        }
 
         let runner_status = runner.wait().expect("runner exits");
         let status = deploy.wait().expect("deploy exits");
+        let elapsed = started.elapsed();
         let (out, err) = (
             stdout.join().expect("stdout reader"),
             stderr.join().expect("stderr reader"),
         );
+        let echo = echo.join().expect("echo reader");
+        if let Some(secret) = &case.secret {
+            assert!(
+                !contains(&echo, secret.as_bytes()),
+                "the runner's own echo shows the secret"
+            );
+        }
         let code = status.code().expect("deploy exited normally");
-        assert_eq!(
-            runner_status.code(),
-            Some(code),
-            "the runner and deploy disagree on the exit code; deploy stderr:\n{}",
-            String::from_utf8_lossy(&err)
-        );
-        (out, err, code)
+        if case.kill_runner_after.is_none() {
+            assert_eq!(
+                runner_status.code(),
+                Some(code),
+                "the runner and deploy disagree on the exit code; deploy stderr:\n{}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        ((out, err, code), elapsed, request_id)
     }
+}
+
+/// Variations of one deployment.
+struct Case {
+    watchdog: String,
+    diagnostics: bool,
+    /// Where the runner and the follower send their SQS calls (a fault proxy).
+    sqs_endpoint: Option<String>,
+    runner_env: Vec<(String, String)>,
+    kill_runner_after: Option<Duration>,
+    /// A value that must not appear in the runner's echo.
+    secret: Option<String>,
+}
+
+impl Default for Case {
+    fn default() -> Case {
+        Case {
+            watchdog: "60s".into(),
+            diagnostics: false,
+            sqs_endpoint: None,
+            runner_env: Vec::new(),
+            kill_runner_after: None,
+            secret: None,
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
@@ -240,4 +304,104 @@ fn every_kind_of_output_arrives_byte_identical_with_the_exit_code() {
         let through_lane = lane.deploy(script);
         assert_same(label, &through_lane, &expected);
     }
+}
+
+/// Dropped connections, lost responses, 500s, throttling and delays of up to 3 s on every SQS
+/// call of both the runner and the follower: nothing lost, doubled or out of order.
+#[test]
+fn sqs_faults_on_both_sides_lose_and_double_nothing() {
+    let lane = Lane::start();
+    let rates = FaultRates {
+        drop_connection: 0.05,
+        drop_response: 0.05,
+        server_error: 0.05,
+        throttle: 0.08,
+        duplicate: 0.05,
+        delay: 0.1,
+        max_delay: Duration::from_secs(3),
+    };
+    let proxy = FaultProxy::start(
+        &lane.moto.endpoint(),
+        FaultPlan::random(2026, rates).only_for([
+            "SendMessageBatch",
+            "ReceiveMessage",
+            "DeleteMessageBatch",
+        ]),
+    )
+    .expect("proxy");
+    let script = "i=0; while [ $i -lt 3000 ]; do echo out $i; echo err $i >&2; i=$((i+1)); \
+                  [ $((i % 500)) -eq 0 ] && sleep 0.3; done; exit 3";
+    let case = Case {
+        sqs_endpoint: Some(proxy.endpoint()),
+        ..Case::default()
+    };
+    let expected = direct(script);
+    let (through_lane, _, _) = lane.deploy_with(script, &case);
+    assert_same("through faults", &through_lane, &expected);
+    let faults: Vec<Fault> = proxy
+        .requests()
+        .into_iter()
+        .map(|r| r.fault)
+        .filter(|f| *f != Fault::Pass)
+        .collect();
+    assert!(
+        faults.len() >= 3,
+        "the plan injected too few faults to prove anything: {faults:?}"
+    );
+}
+
+/// A runner killed mid-run (no Finished, no heartbeats) makes the follower give up within its
+/// watchdog, with a message naming the request.
+#[test]
+fn a_killed_runner_trips_the_watchdog_within_its_bound() {
+    let lane = Lane::start();
+    let case = Case {
+        watchdog: "3s".into(),
+        diagnostics: true,
+        kill_runner_after: Some(Duration::from_secs(1)),
+        ..Case::default()
+    };
+    let ((out, err, code), elapsed, request_id) = lane.deploy_with("echo started; sleep 60", &case);
+    assert_eq!(code, 252, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(out, b"started\n");
+    let err = String::from_utf8_lossy(&err);
+    assert!(
+        err.contains(&format!("lost contact with deployment {request_id}")),
+        "{err}"
+    );
+    // Killed after 1 s; watchdog 3 s after the last message; the rest is process start-up
+    // and one receive's slack.
+    assert!(
+        elapsed < Duration::from_secs(12),
+        "the watchdog took {elapsed:?}"
+    );
+}
+
+/// A secret in the runner's environment never reaches the feedback, even when the job prints
+/// it in two pieces that the runner reads separately.
+#[test]
+fn secrets_are_masked_even_when_split_across_reads() {
+    let lane = Lane::start();
+    let secret = "hunter2-correct-horse-battery";
+    let case = Case {
+        runner_env: vec![("DB_PASSWORD".into(), secret.into())],
+        secret: Some(secret.into()),
+        ..Case::default()
+    };
+    let script = "printf 'password is hunter2-cor'; sleep 0.3; \
+                  printf 'rect-horse-battery, ok\n'; echo \"$DB_PASSWORD\" >&2";
+    let (out, err, code) = lane.deploy_with(script, &case).0;
+    assert_eq!(code, 0);
+    assert!(
+        !contains(&out, secret.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(
+        !contains(&err, secret.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    assert_eq!(String::from_utf8_lossy(&out), "password is ***, ok\n");
+    assert_eq!(String::from_utf8_lossy(&err), "***\n");
 }
