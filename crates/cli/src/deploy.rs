@@ -170,8 +170,6 @@ async fn deploy_over_aws(
     spec: &DeploySpec,
     options: DeployOptions,
 ) -> ExitCode {
-    use std::io::{BufWriter, Write};
-
     use airlock_lane::aws::{KmsSigner, SnsRequestSink, SqsFeedbackSource};
 
     let lane = (|| {
@@ -202,6 +200,20 @@ async fn deploy_over_aws(
     let sink = SnsRequestSink::new(&sdk, topic_arn);
     let signer = KmsSigner::new(&sdk, key_id);
     let source = SqsFeedbackSource::new(&sdk, queue_url);
+    deploy_through(&sink, &signer, &source, spec, options, "").await
+}
+
+/// Builds the request, then publishes, follows and reports it through one set of transports.
+async fn deploy_through(
+    sink: &impl airlock_lane::transport::RequestSink,
+    signer: &impl airlock_lane::transport::RequestSigner,
+    source: &impl airlock_lane::transport::FeedbackSource,
+    spec: &DeploySpec,
+    options: DeployOptions,
+    how: &str,
+) -> ExitCode {
+    use std::io::{BufWriter, Write};
+
     let request = airlock_lane::trigger::deploy_request_now(
         spec,
         airlock_lane::trigger::requester_from_process_env(),
@@ -209,13 +221,13 @@ async fn deploy_over_aws(
     tracing::info!(
         request_id = %request.request_id,
         job = %request.job,
-        "deploying (request {})",
+        "deploying{how} (request {})",
         request.request_id
     );
     let out = BufWriter::with_capacity(64 * 1024, std::io::stdout());
     let err = BufWriter::with_capacity(16 * 1024, std::io::stderr());
     let outcome =
-        airlock_lane::trigger::deploy(&sink, &signer, &source, &request, options, out, err).await;
+        airlock_lane::trigger::deploy(sink, signer, source, &request, options, out, err).await;
     let _ = std::io::stdout().flush();
     finish(&request.request_id, outcome)
 }
@@ -235,7 +247,6 @@ fn finish(request_id: &str, outcome: Result<FollowOutcome, impl std::fmt::Displa
 /// it would any request and starts `airlock run` as a subprocess, and the follower reads the
 /// feedback from the same file.
 async fn deploy_locally(config: LaneConfig, spec: &DeploySpec, options: DeployOptions) -> ExitCode {
-    use std::io::{BufWriter, Write};
     use std::sync::Arc;
 
     use airlock_lane::local::LocalLane;
@@ -293,35 +304,21 @@ async fn deploy_locally(config: LaneConfig, spec: &DeploySpec, options: DeployOp
         })
     };
 
-    let request = airlock_lane::trigger::deploy_request_now(
-        spec,
-        airlock_lane::trigger::requester_from_process_env(),
-    );
-    tracing::info!(
-        request_id = %request.request_id,
-        job = %request.job,
-        "deploying locally (request {})",
-        request.request_id
-    );
-    let out = BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let err = BufWriter::with_capacity(16 * 1024, std::io::stderr());
     let source = lane.queue(FEEDBACK_QUEUE);
-    let outcome = airlock_lane::trigger::deploy(
+    let code = deploy_through(
         &lane.requests(),
         &signer,
         &source,
-        &request,
+        spec,
         options,
-        out,
-        err,
+        " locally",
     )
     .await;
-    let _ = std::io::stdout().flush();
     let _ = stop_dispatch.send(());
     let _ = dispatching.await;
     // The runner has sent Finished; let it exit (and the lane lock go) before we do.
     dispatcher.wait_for_jobs().await;
-    finish(&request.request_id, outcome)
+    code
 }
 
 #[cfg(not(feature = "aws"))]

@@ -8,12 +8,15 @@
 //! prints when run directly, and `airlock deploy` must exit with the job's exit code.
 #![cfg(feature = "aws")]
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airlock_protocol::signing::{SignedRequest, VerifiedRequest, public_key_from_der_or_pem};
 use airlock_testsupport::{Fault, FaultPlan, FaultProxy, FaultRates, MotoServer, fixtures};
+use common::run_directly;
 
 struct Lane {
     moto: MotoServer,
@@ -243,20 +246,6 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8
     })
 }
 
-/// The job run directly: what the lane must reproduce.
-fn direct(script: &str) -> (Vec<u8>, Vec<u8>, i32) {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run job directly");
-    let code = out.status.code().unwrap_or_else(|| {
-        use std::os::unix::process::ExitStatusExt;
-        128 + out.status.signal().expect("signal")
-    });
-    (out.stdout, out.stderr, code)
-}
-
 fn assert_same(label: &str, lane: &(Vec<u8>, Vec<u8>, i32), direct: &(Vec<u8>, Vec<u8>, i32)) {
     assert_eq!(lane.2, direct.2, "{label}: exit code");
     assert!(
@@ -300,7 +289,7 @@ fn every_kind_of_output_arrives_byte_identical_with_the_exit_code() {
         ("death by SIGKILL", "echo dying; kill -9 $$"),
     ];
     for (label, script) in scenarios {
-        let expected = direct(script);
+        let expected = run_directly(script);
         let through_lane = lane.deploy(script);
         assert_same(label, &through_lane, &expected);
     }
@@ -335,7 +324,7 @@ fn sqs_faults_on_both_sides_lose_and_double_nothing() {
         sqs_endpoint: Some(proxy.endpoint()),
         ..Case::default()
     };
-    let expected = direct(script);
+    let expected = run_directly(script);
     let (through_lane, _, _) = lane.deploy_with(script, &case);
     assert_same("through faults", &through_lane, &expected);
     let faults: Vec<Fault> = proxy

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::Scratch;
+use common::{Scratch, run_directly};
 
 /// (job name, script) pairs: the shapes of output the lane must carry unchanged.
 const JOBS: [(&str, &str); 8] = [
@@ -68,24 +68,11 @@ fn deploy(dir: &Scratch, job: &str, quiet: bool) -> (Vec<u8>, Vec<u8>, i32) {
     )
 }
 
-fn direct(script: &str) -> (Vec<u8>, Vec<u8>, i32) {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the job directly");
-    let code = out.status.code().unwrap_or_else(|| {
-        use std::os::unix::process::ExitStatusExt;
-        128 + out.status.signal().expect("signal")
-    });
-    (out.stdout, out.stderr, code)
-}
-
 #[test]
 fn every_kind_of_output_arrives_byte_identical_with_the_exit_code() {
     let dir = lane();
     for (job, script) in JOBS {
-        let expected = direct(script);
+        let expected = run_directly(script);
         let got = deploy(&dir, job, true);
         assert_eq!(
             got.2,

@@ -148,3 +148,19 @@ spec:
 "#,
     ),
 ];
+
+/// Runs `sh -c script` directly: what the deploy lane must reproduce. Returns stdout, stderr
+/// and the exit code as a shell reports it (128 + N for signal N).
+pub fn run_directly(script: &str) -> (Vec<u8>, Vec<u8>, i32) {
+    use std::os::unix::process::ExitStatusExt;
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the job directly");
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| 128 + out.status.signal().expect("exit code or signal"));
+    (out.stdout, out.stderr, code)
+}

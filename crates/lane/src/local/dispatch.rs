@@ -168,7 +168,7 @@ impl LocalDispatcher {
             };
             match outcome {
                 Ok(DispatchOutcome::Idle) => {}
-                Ok(outcome) => tracing::info!(?outcome, "dispatched a request"),
+                Ok(outcome) => tracing::debug!(?outcome, "dispatched a request"),
                 Err(e) if e.retryable => tracing::warn!(error = %e, "lane file busy; retrying"),
                 Err(e) => return Err(e),
             }
@@ -417,7 +417,7 @@ impl LocalDispatcher {
             },
         )
         .await?;
-        tracing::info!(request_id, job = %job.name, pid, "started the runner");
+        tracing::debug!(request_id, job = %job.name, pid, "started the runner");
         let handle = tokio::spawn(watch_runner(
             self.lane.clone(),
             self.feedback.clone(),
@@ -736,7 +736,7 @@ async fn watch_runner(
             tracing::error!(request_id, error = %e, "could not report the runner's death");
         }
     }
-    tracing::info!(
+    tracing::debug!(
         request_id,
         pid,
         ?status,

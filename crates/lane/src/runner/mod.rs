@@ -313,6 +313,8 @@ pub(crate) async fn run_with<P: Packing, S: FeedbackSink, E: Echo>(
         timed_out,
         lost = lost.len(),
         finished_delivered,
+        // Feedback messages sent, Finished included (seqs run from 1 without gaps).
+        messages = finished_seq,
         "job ended"
     );
     Ok(RunOutcome {
