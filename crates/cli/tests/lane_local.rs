@@ -33,7 +33,10 @@ const JOBS: [(&str, &str); 8] = [
 
 fn lane() -> Scratch {
     let dir = Scratch::new("lane-local");
-    let mut config = String::from("[lane.local]\ndb = \"lane.db\"\nkey = \"key.pem\"\n");
+    let mut config = String::from(
+        "[lane]\ncancel_grace_secs = 20\n\n[lane.local]\ndb = \"lane.db\"\nkey = \"key.pem\"\n\n\
+         [lane.jobs.sleeper]\ncommand = [\"sh\", \"-c\", \"echo sleeping; trap 'echo stopping; exit 7' TERM; sleep 60 & wait\"]\ntimeout_secs = 120\n",
+    );
     for (name, script) in JOBS {
         let quoted = toml_string(script);
         config.push_str(&format!(
@@ -102,4 +105,47 @@ fn an_unknown_job_is_rejected_with_its_own_exit_code() {
     assert_eq!(code, 251, "{}", String::from_utf8_lossy(&stderr));
     let stderr = String::from_utf8_lossy(&stderr);
     assert!(stderr.contains("no-such-job"), "{stderr}");
+}
+
+/// Ctrl-C in CI: `airlock deploy` sends a signed cancel request, the dispatcher stops the
+/// runner, the runner passes SIGTERM to the job, and deploy follows until the job has stopped,
+/// printing what it said on the way out, then exits with the cancelled code.
+#[test]
+fn sigint_cancels_the_deployment_and_follows_it_to_the_end() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    let dir = lane();
+    let mut deploy = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["-q", "deploy", "--local", "--job", "sleeper"])
+        .current_dir(&dir.path)
+        .env_remove("AIRLOCK_CONFIG")
+        .env("AIRLOCK_LOG", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn airlock deploy --local");
+    let mut stdout = deploy.stdout.take().expect("stdout");
+    let mut first = [0u8; 9];
+    stdout.read_exact(&mut first).expect("the job starts");
+    assert_eq!(&first, b"sleeping\n");
+
+    let started = Instant::now();
+    let pid = i32::try_from(deploy.id()).expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT to deploy");
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).expect("read the rest");
+    let status = deploy.wait().expect("deploy exits");
+    assert_eq!(status.code(), Some(254));
+    assert_eq!(String::from_utf8_lossy(&rest), "stopping\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "cancelling took {:?}",
+        started.elapsed()
+    );
 }
