@@ -517,8 +517,8 @@ mod tests {
             vec!["AKIAIOSFODNN7EXAMPLE"]
         );
         assert_eq!(
-            find_access_key_ids("ASIAY34FZKBOKMUTVV7A"),
-            vec!["ASIAY34FZKBOKMUTVV7A"]
+            find_access_key_ids("ASIAFAKEFAKEFAKEFAK2"),
+            vec!["ASIAFAKEFAKEFAKEFAK2"]
         );
         assert!(find_access_key_ids("XAKIAIOSFODNN7EXAMPLE").is_empty());
         assert!(find_access_key_ids("AKIAIOSFODNN7EXAMPLEX").is_empty());
