@@ -199,74 +199,9 @@ impl LocalDispatcher {
     pub async fn handle(&self, taken: &TakenRequest) -> Result<DispatchOutcome, DispatchError> {
         let envelope = taken.envelope.as_str();
         let (addressee, is_cancel) = unverified_addressee(envelope);
-        let signed = match SignedRequest::from_json(envelope) {
-            Ok(signed) => signed,
-            Err(e @ ProtocolError::UnsupportedVersion { .. }) => {
-                return self
-                    .refuse(
-                        addressee,
-                        is_cancel,
-                        refuse(codes::UNSUPPORTED_VERSION, e.to_string()),
-                    )
-                    .await;
-            }
-            Err(e) => {
-                return self
-                    .refuse(
-                        addressee,
-                        is_cancel,
-                        refuse(codes::BAD_ENVELOPE, format!("envelope: {e}")),
-                    )
-                    .await;
-            }
-        };
-        if signed.algorithm != SIGNING_ALGORITHM {
-            let reason = format!(
-                "envelope: algorithm {:?} is not {SIGNING_ALGORITHM}",
-                signed.algorithm
-            );
-            return self
-                .refuse(addressee, is_cancel, refuse(codes::BAD_ENVELOPE, reason))
-                .await;
-        }
-        if signed.key_id != self.settings.key_id {
-            let reason = format!(
-                "signed by key {:?}; this lane trusts only {:?} (the local lane's key in [lane.local] key)",
-                signed.key_id, self.settings.key_id
-            );
-            return self
-                .refuse(addressee, is_cancel, refuse(codes::UNKNOWN_KEY, reason))
-                .await;
-        }
-        let verified = match signed.verify(&self.settings.verifying_key) {
+        let verified = match verify_envelope(envelope, &self.settings) {
             Ok(verified) => verified,
-            Err(e @ ProtocolError::Signature(_)) => {
-                return self
-                    .refuse(
-                        addressee,
-                        is_cancel,
-                        refuse(codes::BAD_SIGNATURE, e.to_string()),
-                    )
-                    .await;
-            }
-            Err(e @ ProtocolError::UnsupportedVersion { .. }) => {
-                return self
-                    .refuse(
-                        addressee,
-                        is_cancel,
-                        refuse(codes::UNSUPPORTED_VERSION, e.to_string()),
-                    )
-                    .await;
-            }
-            Err(e) => {
-                return self
-                    .refuse(
-                        addressee,
-                        is_cancel,
-                        refuse(codes::BAD_ENVELOPE, format!("payload: {e}")),
-                    )
-                    .await;
-            }
+            Err(refusal) => return self.refuse(addressee, is_cancel, refusal).await,
         };
         match verified {
             VerifiedRequest::Deploy(request) => self.deploy(request).await,
@@ -753,6 +688,42 @@ struct Refusal {
 
 fn refuse(code: &'static str, reason: String) -> Refusal {
     Refusal { code, reason }
+}
+
+/// The envelope checks, in order: parse and version, algorithm, trusted key id, signature over
+/// the exact payload bytes, then the payload's own version. Each failure is a refusal with its
+/// stable code.
+fn verify_envelope(
+    envelope: &str,
+    settings: &DispatcherSettings,
+) -> Result<VerifiedRequest, Refusal> {
+    let signed = SignedRequest::from_json(envelope).map_err(|e| match e {
+        ProtocolError::UnsupportedVersion { .. } => {
+            refuse(codes::UNSUPPORTED_VERSION, e.to_string())
+        }
+        e => refuse(codes::BAD_ENVELOPE, format!("envelope: {e}")),
+    })?;
+    if signed.algorithm != SIGNING_ALGORITHM {
+        let reason = format!(
+            "envelope: algorithm {:?} is not {SIGNING_ALGORITHM}",
+            signed.algorithm
+        );
+        return Err(refuse(codes::BAD_ENVELOPE, reason));
+    }
+    if signed.key_id != settings.key_id {
+        let reason = format!(
+            "signed by key {:?}; this lane trusts only {:?} (the local lane's key in [lane.local] key)",
+            signed.key_id, settings.key_id
+        );
+        return Err(refuse(codes::UNKNOWN_KEY, reason));
+    }
+    signed.verify(&settings.verifying_key).map_err(|e| match e {
+        ProtocolError::Signature(_) => refuse(codes::BAD_SIGNATURE, e.to_string()),
+        ProtocolError::UnsupportedVersion { .. } => {
+            refuse(codes::UNSUPPORTED_VERSION, e.to_string())
+        }
+        e => refuse(codes::BAD_ENVELOPE, format!("payload: {e}")),
+    })
 }
 
 enum NonceCheck {
