@@ -464,8 +464,13 @@ impl LiteralContext {
 pub struct CredentialFile {
     pub at: Site,
     pub kind: CredentialKind,
-    /// The path of the credential file as found or as named by COPY/ADD.
+    /// The path of the credential file as found or as named by COPY/ADD (resolved against the
+    /// Dockerfile's directory), for messages.
     pub path: String,
+    /// The same file named independently of where the checkout lives (the file's name for a
+    /// committed file, the COPY/ADD source relative to the build context for a copy), so that
+    /// fingerprints stay put when the repository is cloned elsewhere.
+    pub name: String,
     /// The Dockerfile instruction that copies it into an image, if that is where it was seen.
     pub copied_by: Option<String>,
 }

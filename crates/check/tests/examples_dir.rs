@@ -97,6 +97,20 @@ fn fingerprints_do_not_depend_on_where_the_files_are() {
                 std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
             }
         }
+        // Findings about files (a committed password file, and its COPY into an image) name
+        // them by path; their fingerprints must not carry the checkout's location either.
+        let web = dir.join("web");
+        std::fs::create_dir_all(&web).expect("temp dir");
+        std::fs::write(
+            web.join("htpasswd"),
+            "admin:$apr1$FAKEFAKE$notarealhashnotarealha\n",
+        )
+        .expect("write htpasswd");
+        std::fs::write(
+            web.join("Dockerfile"),
+            "FROM nginx:1.27\nCOPY ./htpasswd /etc/nginx/.htpasswd\nUSER nginx\n",
+        )
+        .expect("write Dockerfile");
         copies.push(fingerprints(dir));
     }
     let _ = std::fs::remove_dir_all(&base);

@@ -57,9 +57,10 @@ fn is_dotenv_name(lower: &str) -> bool {
 pub fn detect(file: &SourceFile) -> Option<Fact> {
     let (kind, line) = classify(file)?;
     Some(Fact::CredentialFile(CredentialFile {
-        at: Site::new(&file.path, file.path.to_string(), Span::line(line)),
+        at: Site::new(&file.path, file.name(), Span::line(line)),
         kind,
         path: file.path.to_string(),
+        name: file.name().to_string(),
         copied_by: None,
     }))
 }

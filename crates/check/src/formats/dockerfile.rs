@@ -637,6 +637,7 @@ fn copied_credentials(file: &SourceFile, label: &str, i: &Instruction, facts: &m
                 at: Site::new(&file.path, label, i.span),
                 kind,
                 path,
+                name: resolve("", source),
                 copied_by: Some(instruction_text(i)),
             }));
         }

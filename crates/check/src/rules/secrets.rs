@@ -421,7 +421,7 @@ impl Rule for CredentialFileCommitted {
                 &CREDENTIAL_FILE_COMMITTED,
                 &c.at,
                 c.kind.describe(),
-                format!("{} is a committed {}", c.path, c.kind.describe()),
+                format!("{} is a committed {}", c.name, c.kind.describe()),
             ));
         }
     }
@@ -460,7 +460,7 @@ impl Rule for CredentialFileInImage {
             out.push(Finding::new(
                 &CREDENTIAL_FILE_IN_IMAGE,
                 &c.at,
-                &c.path,
+                &c.name,
                 format!(
                     "{keyword} puts {} ({}) into the image",
                     c.path,
