@@ -88,18 +88,30 @@ client_constructors! {
     "ecs", ecs, aws_sdk_ecs;
     "iam", iam, aws_sdk_iam;
     "ec2", ec2, aws_sdk_ec2;
+    "ecr", ecr, aws_sdk_ecr;
+    "ssm", ssm, aws_sdk_ssm;
 }
 
 /// Re-exported so adapters can name the SDK types through one path.
 pub use aws_credential_types;
 /// The service crates, re-exported so adapters name request and error types (batch entries,
 /// `SdkError`, `Blob`) from the same SDK versions the clients above were built with.
+#[cfg(feature = "dynamodb")]
+pub use aws_sdk_dynamodb;
+#[cfg(feature = "ecr")]
+pub use aws_sdk_ecr;
+#[cfg(feature = "ecs")]
+pub use aws_sdk_ecs;
 #[cfg(feature = "kms")]
 pub use aws_sdk_kms;
 #[cfg(feature = "sns")]
 pub use aws_sdk_sns;
 #[cfg(feature = "sqs")]
 pub use aws_sdk_sqs;
+#[cfg(feature = "ssm")]
+pub use aws_sdk_ssm;
+/// Re-exported so adapters format SDK errors with their whole chain (`DisplayErrorContext`).
+pub use aws_smithy_types;
 
 #[cfg(test)]
 mod tests {

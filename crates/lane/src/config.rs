@@ -353,6 +353,17 @@ pub fn validate_params(
     Ok(())
 }
 
+/// Parses a job's `params` table as `[lane.jobs.<name>.params]` does, for other configuration
+/// files that allowlist jobs in the same form (the AWS dispatcher's). `field` is the table's
+/// dotted path, for errors.
+pub fn parse_param_schemas(
+    file: &str,
+    field: &str,
+    value: &toml::Value,
+) -> Result<BTreeMap<String, ParamSchema>, ConfigError> {
+    Ctx { file }.params(value, field)
+}
+
 /// Whether `name` is a valid parameter (environment variable) name: `[A-Z_][A-Z0-9_]*`.
 pub fn valid_param_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -503,10 +514,26 @@ impl Ctx<'_> {
         let timeout_secs = self
             .opt_positive(table, "timeout_secs", &format!("{field}.timeout_secs"))?
             .unwrap_or(DEFAULT_JOB_TIMEOUT_SECS);
+        let params = match table.get("params") {
+            Some(value) => self.params(value, &format!("{field}.params"))?,
+            None => BTreeMap::new(),
+        };
+        Ok(JobConfig {
+            name: name.to_string(),
+            command,
+            timeout_secs,
+            params,
+        })
+    }
+
+    fn params(
+        &self,
+        value: &toml::Value,
+        params_field: &str,
+    ) -> Result<BTreeMap<String, ParamSchema>, ConfigError> {
         let mut params = BTreeMap::new();
-        if let Some(value) = table.get("params") {
-            let params_field = format!("{field}.params");
-            for (param, spec) in self.table(value, &params_field)? {
+        {
+            for (param, spec) in self.table(value, params_field)? {
                 let field = format!("{params_field}.{param}");
                 if !valid_param_name(param) {
                     return Err(self.err(
@@ -526,12 +553,7 @@ impl Ctx<'_> {
                 );
             }
         }
-        Ok(JobConfig {
-            name: name.to_string(),
-            command,
-            timeout_secs,
-            params,
-        })
+        Ok(params)
     }
 
     fn param(&self, table: &toml::Table, field: &str) -> Result<ParamSchema, ConfigError> {

@@ -6,6 +6,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod checks;
 pub mod config;
 pub mod exit;
 pub mod follow;

@@ -36,39 +36,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_protocol::signing::VerifiedRequest;
-use airlock_protocol::{
-    CancelRequest, DeployRequest, Feedback, FeedbackBody, ProtocolError, SIGNING_ALGORITHM,
-    SignedRequest,
-};
-use base64::Engine as _;
+use airlock_protocol::{CancelRequest, DeployRequest, Feedback, FeedbackBody};
 use p256::ecdsa::VerifyingKey;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{LocalLane, LocalQueue, LocalRequests, SqliteDestination, TakenRequest, now_ms};
+pub use crate::checks::{MAX_CLOCK_SKEW, MAX_WINDOW, codes};
+use crate::checks::{
+    Refusal, check_nonce_format, check_window, now, refuse, unverified_addressee, verify_envelope,
+};
 use crate::config::{LaneConfig, validate_params};
 use crate::transport::{FeedbackSink, TransportError};
 
-/// The stable codes of `Rejected` messages.
-pub mod codes {
-    pub const BAD_ENVELOPE: &str = "bad_envelope";
-    pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
-    pub const UNKNOWN_KEY: &str = "unknown_key";
-    pub const BAD_SIGNATURE: &str = "bad_signature";
-    pub const NOT_YET_VALID: &str = "not_yet_valid";
-    pub const EXPIRED: &str = "expired";
-    pub const WINDOW_TOO_LONG: &str = "window_too_long";
-    pub const REPLAYED: &str = "replayed";
-    pub const UNKNOWN_JOB: &str = "unknown_job";
-    pub const BAD_PARAMS: &str = "bad_params";
-    pub const LANE_BUSY: &str = "lane_busy";
-}
-
-/// How far in the future `issued_at` may be (clock skew between CI and the dispatcher).
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
-/// The longest validity window a request may ask for.
-pub const MAX_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The lane lock's name in the lane file (one lock per file).
 pub const LANE_NAME: &str = "local";
 
@@ -129,6 +109,8 @@ pub struct LocalDispatcher {
     requests: LocalRequests,
     feedback: LocalQueue,
     settings: DispatcherSettings,
+    /// The one trusted key, keyed by its id, as the shared checks take it.
+    keys: BTreeMap<String, VerifyingKey>,
     running: tokio::sync::Mutex<Vec<RunningJob>>,
 }
 
@@ -137,6 +119,7 @@ impl LocalDispatcher {
         LocalDispatcher {
             requests: lane.requests(),
             feedback: lane.queue(&settings.feedback_queue),
+            keys: BTreeMap::from([(settings.key_id.clone(), settings.verifying_key)]),
             lane,
             settings,
             running: tokio::sync::Mutex::new(Vec::new()),
@@ -199,7 +182,11 @@ impl LocalDispatcher {
     pub async fn handle(&self, taken: &TakenRequest) -> Result<DispatchOutcome, DispatchError> {
         let envelope = taken.envelope.as_str();
         let (addressee, is_cancel) = unverified_addressee(envelope);
-        let verified = match verify_envelope(envelope, &self.settings) {
+        let verified = match verify_envelope(
+            envelope,
+            &self.keys,
+            "the local lane's key in [lane.local] key",
+        ) {
             Ok(verified) => verified,
             Err(refusal) => return self.refuse(addressee, is_cancel, refusal).await,
         };
@@ -680,151 +667,10 @@ async fn watch_runner(
     status
 }
 
-#[derive(Debug)]
-struct Refusal {
-    code: &'static str,
-    reason: String,
-}
-
-fn refuse(code: &'static str, reason: String) -> Refusal {
-    Refusal { code, reason }
-}
-
-/// The envelope checks, in order: parse and version, algorithm, trusted key id, signature over
-/// the exact payload bytes, then the payload's own version. Each failure is a refusal with its
-/// stable code.
-fn verify_envelope(
-    envelope: &str,
-    settings: &DispatcherSettings,
-) -> Result<VerifiedRequest, Refusal> {
-    let signed = SignedRequest::from_json(envelope).map_err(|e| match e {
-        ProtocolError::UnsupportedVersion { .. } => {
-            refuse(codes::UNSUPPORTED_VERSION, e.to_string())
-        }
-        e => refuse(codes::BAD_ENVELOPE, format!("envelope: {e}")),
-    })?;
-    if signed.algorithm != SIGNING_ALGORITHM {
-        let reason = format!(
-            "envelope: algorithm {:?} is not {SIGNING_ALGORITHM}",
-            signed.algorithm
-        );
-        return Err(refuse(codes::BAD_ENVELOPE, reason));
-    }
-    if signed.key_id != settings.key_id {
-        let reason = format!(
-            "signed by key {:?}; this lane trusts only {:?} (the local lane's key in [lane.local] key)",
-            signed.key_id, settings.key_id
-        );
-        return Err(refuse(codes::UNKNOWN_KEY, reason));
-    }
-    signed.verify(&settings.verifying_key).map_err(|e| match e {
-        ProtocolError::Signature(_) => refuse(codes::BAD_SIGNATURE, e.to_string()),
-        ProtocolError::UnsupportedVersion { .. } => {
-            refuse(codes::UNSUPPORTED_VERSION, e.to_string())
-        }
-        e => refuse(codes::BAD_ENVELOPE, format!("payload: {e}")),
-    })
-}
-
 enum NonceCheck {
     Fresh,
     DuplicateDelivery,
     Reused(Refusal),
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
-}
-
-/// Checks a request's validity window against `now`.
-fn check_window(
-    issued_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<(), Refusal> {
-    if expires_at <= issued_at {
-        return Err(refuse(
-            codes::BAD_ENVELOPE,
-            format!(
-                "expires_at {} is not after issued_at {}",
-                rfc3339(expires_at),
-                rfc3339(issued_at)
-            ),
-        ));
-    }
-    let window = expires_at - issued_at;
-    if window > MAX_WINDOW {
-        return Err(refuse(
-            codes::WINDOW_TOO_LONG,
-            format!(
-                "the request is valid for {} s (issued_at {} to expires_at {}); the limit is {} s",
-                window.whole_seconds(),
-                rfc3339(issued_at),
-                rfc3339(expires_at),
-                MAX_WINDOW.as_secs()
-            ),
-        ));
-    }
-    if issued_at > now + MAX_CLOCK_SKEW {
-        return Err(refuse(
-            codes::NOT_YET_VALID,
-            format!(
-                "issued_at {} is {} s in the future (the limit is {} s of clock skew); check the clocks",
-                rfc3339(issued_at),
-                (issued_at - now).whole_seconds(),
-                MAX_CLOCK_SKEW.as_secs()
-            ),
-        ));
-    }
-    if now >= expires_at {
-        return Err(refuse(
-            codes::EXPIRED,
-            format!(
-                "expired at {} ({} s ago)",
-                rfc3339(expires_at),
-                (now - expires_at).whole_seconds()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Nonces are at least 128 bits of hex (and at most 256 characters).
-fn check_nonce_format(nonce: &str) -> Result<(), Refusal> {
-    if (32..=256).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(refuse(
-            codes::BAD_ENVELOPE,
-            "nonce: must be 32 to 256 hex digits (at least 128 random bits)".into(),
-        ))
-    }
-}
-
-/// The request id and kind an envelope claims, read without trusting it: only to address a
-/// refusal. `None` when it cannot be read or does not look like an id.
-fn unverified_addressee(envelope: &str) -> (Option<String>, bool) {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(envelope) else {
-        return (None, false);
-    };
-    let is_cancel = value.get("kind").and_then(|k| k.as_str()) == Some("cancel");
-    let request_id = value
-        .get("payload")
-        .and_then(|p| p.as_str())
-        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|payload| payload.get("request_id")?.as_str().map(str::to_string))
-        .filter(|id| {
-            (1..=128).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-        });
-    (request_id, is_cancel)
 }
 
 /// `<lane file's folder>/runs/<request id>.log`, mode 0600, for the runner's stdout and stderr.
@@ -881,53 +727,6 @@ pub fn job_environment(request: &DeployRequest) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).expect("valid time")
-    }
-
-    #[test]
-    fn validity_windows() {
-        let now = at(0);
-        assert!(check_window(at(-10), at(300), now).is_ok());
-        assert!(
-            check_window(at(59), at(300), now).is_ok(),
-            "small skew is allowed"
-        );
-        let code = |issued, expires| {
-            check_window(at(issued), at(expires), now)
-                .err()
-                .map(|r| r.code)
-        };
-        assert_eq!(code(61, 300), Some(codes::NOT_YET_VALID));
-        assert_eq!(code(-600, -1), Some(codes::EXPIRED));
-        assert_eq!(
-            code(-600, 0),
-            Some(codes::EXPIRED),
-            "expires_at itself is too late"
-        );
-        assert_eq!(code(0, 901), Some(codes::WINDOW_TOO_LONG));
-        assert_eq!(code(0, 900), None);
-        assert_eq!(code(10, 10), Some(codes::BAD_ENVELOPE));
-    }
-
-    #[test]
-    fn nonces_must_be_long_hex() {
-        assert!(check_nonce_format(&"ab".repeat(16)).is_ok());
-        assert!(check_nonce_format(&"ab".repeat(15)).is_err());
-        assert!(check_nonce_format(&format!("{}zz", "ab".repeat(16))).is_err());
-    }
-
-    #[test]
-    fn the_addressee_is_read_only_from_a_plausible_payload() {
-        let payload = base64::engine::general_purpose::STANDARD.encode(br#"{"request_id":"r-1"}"#);
-        let envelope = format!(r#"{{"kind":"deploy","payload":"{payload}"}}"#);
-        assert_eq!(unverified_addressee(&envelope), (Some("r-1".into()), false));
-        let bad = base64::engine::general_purpose::STANDARD.encode(br#"{"request_id":"a b\n"}"#);
-        let envelope = format!(r#"{{"kind":"cancel","payload":"{bad}"}}"#);
-        assert_eq!(unverified_addressee(&envelope), (None, true));
-        assert_eq!(unverified_addressee("not json"), (None, false));
-    }
 
     #[test]
     fn our_own_process_is_alive_and_pid_zero_is_not() {

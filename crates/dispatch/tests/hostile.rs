@@ -1,0 +1,270 @@
+//! The hostile-request corpus against a real moto account: every file in `tests/hostile/`
+//! describes one envelope that must be refused with its code, and after each one ECS must
+//! hold no task of it (ListTasks). Cases that first deliver a valid request (replay, busy lane)
+//! expect exactly that one task.
+//!
+//! A case file (TOML) changes a valid request for job `web`:
+//! - before signing: `job`, `params`, `image` (text, so that malformed references can be sent),
+//!   `issued_offset_secs`, `window_secs`, `payload_version`, `long_param = {name, length}`;
+//! - the signature: `sign = "unknown_key_id" | "untrusted_key_trusted_id"`,
+//!   `corrupt_signature = true`;
+//! - after signing: `[tamper]` fields replaced in the payload, `envelope_version`;
+//! - instead of all that: `raw`, the body as published;
+//! - `before = "valid"`: a valid request first, whose nonce (`reuse_nonce`) or id
+//!   (`reuse_request_id`) the hostile one reuses;
+//!
+//! and says what must happen: `expect` (the code), `reason_contains`, `notified` (whether
+//! the follower is told through the feedback queue), `tasks` (default 0).
+#![cfg(feature = "aws")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use airlock_dispatch::Decision;
+use airlock_protocol::{FeedbackBody, RequestKind, SignedRequest};
+use base64::Engine as _;
+use common::{
+    KEY_ID, Stage, bodies_for, sign, sign_payload, trusted_key, untrusted_key, valid_request,
+};
+use serde_json::Value;
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/hostile exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The envelope a case describes, and the request id it claims.
+fn envelope(
+    case: &toml::Table,
+    stage: &Stage,
+    first: Option<&airlock_protocol::DeployRequest>,
+) -> (String, String) {
+    if let Some(raw) = case.get("raw").and_then(|v| v.as_str()) {
+        return (raw.to_string(), String::new());
+    }
+    let mut request = valid_request();
+    let _ = stage;
+    if let Some(first) = first {
+        if case.get("reuse_nonce").and_then(|v| v.as_bool()) == Some(true) {
+            request.nonce = first.nonce.clone();
+        }
+        if case.get("reuse_request_id").and_then(|v| v.as_bool()) == Some(true) {
+            request.request_id = first.request_id.clone();
+        }
+    }
+    if let Some(job) = case.get("job").and_then(|v| v.as_str()) {
+        request.job = job.to_string();
+    }
+    if let Some(params) = case.get("params").and_then(|v| v.as_table()) {
+        request.params = params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().expect("param values are strings").to_string(),
+                )
+            })
+            .collect();
+    }
+    if let Some(long) = case.get("long_param").and_then(|v| v.as_table()) {
+        let name = long["name"].as_str().expect("name");
+        let length = usize::try_from(long["length"].as_integer().expect("length")).expect("size");
+        request.params.insert(name.to_string(), "a".repeat(length));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if let Some(offset) = case.get("issued_offset_secs").and_then(|v| v.as_integer()) {
+        request.issued_at = now + time::Duration::seconds(offset);
+    }
+    if let Some(window) = case.get("window_secs").and_then(|v| v.as_integer()) {
+        request.expires_at = request.issued_at + time::Duration::seconds(window);
+    }
+    // The payload as JSON, so that fields can take values the typed request cannot hold.
+    let mut payload: Value =
+        serde_json::from_slice(&SignedRequest::deploy_payload(&request)).expect("payload json");
+    if let Some(image) = case.get("image").and_then(|v| v.as_str()) {
+        payload["image"] = Value::String(image.to_string());
+    }
+    if let Some(v) = case.get("payload_version").and_then(|v| v.as_integer()) {
+        payload["v"] = Value::from(v);
+    }
+    let payload_bytes = serde_json::to_vec(&payload).expect("payload bytes");
+    let (key, key_id) = match case.get("sign").and_then(|v| v.as_str()) {
+        None => (trusted_key(), KEY_ID),
+        Some("unknown_key_id") => (
+            untrusted_key(),
+            "arn:aws:kms:eu-west-1:666666666666:key/unknown",
+        ),
+        Some("untrusted_key_trusted_id") => (untrusted_key(), KEY_ID),
+        Some(other) => panic!("unknown sign mode {other}"),
+    };
+    let mut envelope: Value = serde_json::from_str(&sign_payload(
+        RequestKind::Deploy,
+        &payload_bytes,
+        &key,
+        key_id,
+    ))
+    .expect("envelope json");
+    if case.get("corrupt_signature").and_then(|v| v.as_bool()) == Some(true) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut der = b64
+            .decode(envelope["signature"].as_str().expect("signature"))
+            .expect("base64");
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        envelope["signature"] = Value::String(b64.encode(der));
+    }
+    if let Some(tamper) = case.get("tamper").and_then(|v| v.as_table()) {
+        for (key, value) in tamper {
+            payload[key] = serde_json::to_value(value).expect("toml to json");
+        }
+        let bytes = serde_json::to_vec(&payload).expect("payload bytes");
+        envelope["payload"] =
+            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    if let Some(v) = case.get("envelope_version").and_then(|v| v.as_integer()) {
+        envelope["v"] = Value::from(v);
+    }
+    (envelope.to_string(), request.request_id)
+}
+
+#[test]
+fn every_hostile_request_is_refused_with_its_reason_and_starts_no_task() {
+    let mut stage = Stage::start();
+    let files = cases();
+    assert!(files.len() >= 17, "the corpus has {} cases", files.len());
+    let mut failures = Vec::new();
+    for file in &files {
+        stage.reset();
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
+        let case: toml::Table = toml::from_str(&std::fs::read_to_string(file).expect("read case"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let dispatcher = stage.dispatcher();
+        let first = match case.get("before").and_then(|v| v.as_str()) {
+            Some("valid") => {
+                let first = valid_request();
+                let decision = stage
+                    .runtime
+                    .block_on(dispatcher.handle_envelope(&sign(&first, &trusted_key(), KEY_ID)))
+                    .expect("dispatch");
+                assert!(
+                    matches!(decision, Decision::Started { .. }),
+                    "{name}: first request: {decision:?}"
+                );
+                stage.drain_feedback();
+                Some(first)
+            }
+            None => None,
+            Some(other) => panic!("{name}: unknown before {other}"),
+        };
+        let (body, request_id) = envelope(&case, &stage, first.as_ref());
+        let decision = stage
+            .runtime
+            .block_on(dispatcher.handle_envelope(&body))
+            .expect("dispatch");
+        let expect = case["expect"].as_str().expect("expect");
+        let want_notified = case
+            .get("notified")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let want_tasks =
+            usize::try_from(case.get("tasks").and_then(|v| v.as_integer()).unwrap_or(0))
+                .expect("tasks");
+        match &decision {
+            Decision::Rejected {
+                code,
+                reason,
+                notified,
+                ..
+            } => {
+                if *code != expect {
+                    failures.push(format!("{name}: code {code}, expected {expect} ({reason})"));
+                }
+                if let Some(part) = case.get("reason_contains").and_then(|v| v.as_str())
+                    && !reason.contains(part)
+                {
+                    failures.push(format!("{name}: reason {reason:?} lacks {part:?}"));
+                }
+                if *notified != want_notified {
+                    failures.push(format!(
+                        "{name}: notified {notified}, expected {want_notified}"
+                    ));
+                }
+                let feedback = stage.drain_feedback();
+                let told: Vec<FeedbackBody> = bodies_for(&feedback, &request_id);
+                let rejected = told
+                    .iter()
+                    .any(|b| matches!(b, FeedbackBody::Rejected { code: c, .. } if c == expect));
+                if want_notified && !rejected {
+                    failures.push(format!(
+                        "{name}: the follower was not told (feedback: {feedback:?})"
+                    ));
+                }
+                if !want_notified && !told.is_empty() && !request_id.is_empty() && first.is_none() {
+                    failures.push(format!("{name}: unexpected feedback {told:?}"));
+                }
+                if first.as_ref().is_some_and(|f| f.request_id == request_id) && !told.is_empty() {
+                    failures.push(format!(
+                        "{name}: the running request's follower got {told:?}"
+                    ));
+                }
+                if reason.contains("hidden") {
+                    failures.push(format!("{name}: a parameter value leaked into the reason"));
+                }
+            }
+            other => failures.push(format!("{name}: not refused: {other:?}")),
+        }
+        let tasks = stage.tasks();
+        if tasks.len() != want_tasks {
+            failures.push(format!(
+                "{name}: {} tasks in ECS, expected {want_tasks}",
+                tasks.len()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_request_delivered_three_times_starts_exactly_one_task() {
+    let stage = Stage::start();
+    let dispatcher = stage.dispatcher();
+    let request = valid_request();
+    let envelope = sign(&request, &trusted_key(), KEY_ID);
+    let decisions: Vec<Decision> = (0..3)
+        .map(|_| {
+            stage
+                .runtime
+                .block_on(dispatcher.handle_envelope(&envelope))
+                .expect("dispatch")
+        })
+        .collect();
+    assert!(
+        matches!(decisions[0], Decision::Started { .. }),
+        "{decisions:?}"
+    );
+    assert!(
+        matches!(decisions[1], Decision::Duplicate { .. }),
+        "{decisions:?}"
+    );
+    assert!(
+        matches!(decisions[2], Decision::Duplicate { .. }),
+        "{decisions:?}"
+    );
+    assert_eq!(stage.tasks().len(), 1);
+    // The follower heard Accepted and Started once each, and nothing else.
+    let told = bodies_for(&stage.drain_feedback(), &request.request_id);
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(matches!(told[0], FeedbackBody::Accepted { .. }));
+    assert!(matches!(told[1], FeedbackBody::Started { .. }));
+}

@@ -1,0 +1,206 @@
+//! The real `airlock-dispatch` bootstrap under the Lambda runtime API: an SNS event with a
+//! signed request, the same event again (SNS redelivers), and the EventBridge STOPPED event of
+//! the task it started; the answers posted to the runtime API and their effects in moto.
+#![cfg(feature = "aws")]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airlock_protocol::FeedbackBody;
+use common::runtime_api::{Reply, RuntimeApi};
+use common::{KEY_ID, Stage, bodies_for, sign, trusted_key, valid_request};
+use serde_json::{Value, json};
+
+/// The bootstrap process, killed when the test ends however it ends.
+struct Bootstrap(Option<Child>);
+
+impl Bootstrap {
+    /// Stops the bootstrap and returns what it printed.
+    fn finish(mut self) -> std::process::Output {
+        let mut child = self.0.take().expect("running");
+        let _ = child.kill();
+        child.wait_with_output().expect("output")
+    }
+}
+
+impl Drop for Bootstrap {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start(stage: &Stage, api: &RuntimeApi, config: &std::path::Path) -> Bootstrap {
+    let child = Command::new(env!("CARGO_BIN_EXE_airlock-dispatch"))
+        .envs(stage.moto.env())
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "airlock-dispatch")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AIRLOCK_DISPATCH_CONFIG", config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start airlock-dispatch");
+    Bootstrap(Some(child))
+}
+
+fn sns_event(message: &str) -> Value {
+    json!({"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:eu-west-1:123456789012:airlock-lane:0000",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": "00000000-0000-4000-8000-000000000001",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:airlock-lane",
+            "Message": message,
+            "Timestamp": "2026-12-01T00:00:00.000Z"
+        }
+    }]})
+}
+
+fn response(reply: &Reply) -> Value {
+    match reply {
+        Reply::Response { body, .. } => serde_json::from_str(body).expect("response is JSON"),
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_bootstrap_serves_sns_and_eventbridge_events_through_the_runtime_api() {
+    let stage = Stage::start();
+    let dir = tempfile_dir();
+    let config = dir.join("dispatch.toml");
+    std::fs::write(&config, &stage.config_text).expect("write config");
+    let api = RuntimeApi::start();
+    let request = valid_request();
+    let envelope = sign(&request, &trusted_key(), KEY_ID);
+    api.push(&sns_event(&envelope));
+    api.push(&sns_event(&envelope));
+    let spawned = Instant::now();
+    let bootstrap = start(&stage, &api, &config);
+
+    let replies = api.wait_replies(2, Duration::from_secs(30));
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    let first = response(&replies[0]);
+    eprintln!(
+        "first poll {:?} after spawn",
+        api.first_poll().map(|t| t.duration_since(spawned))
+    );
+    assert_eq!(first["decisions"][0]["decision"], "started", "{first}");
+    let task_arn = first["decisions"][0]["task_arn"]
+        .as_str()
+        .expect("task arn")
+        .to_string();
+    assert_eq!(
+        response(&replies[1])["decisions"][0]["decision"],
+        "duplicate"
+    );
+    assert_eq!(stage.tasks(), vec![task_arn.clone()]);
+
+    api.push(&json!({
+        "version": "0",
+        "id": "00000000-0000-4000-8000-000000000002",
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "detail": {
+            "taskArn": task_arn,
+            "clusterArn": stage.cluster_arn,
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "startedBy": "airlock-dispatch",
+            "stopCode": "TaskFailedToStart",
+            "stoppedReason": "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+            "containers": [{"name": "deploy", "lastStatus": "STOPPED"}]
+        }
+    }));
+    api.push(&json!({"detail-type": "Scheduled Event", "source": "aws.events"}));
+    let replies = api.wait_replies(4, Duration::from_secs(30));
+    assert_eq!(replies.len(), 4, "{replies:?}");
+    assert_eq!(
+        response(&replies[2])["decisions"][0]["decision"],
+        "task_stopped"
+    );
+    assert_eq!(response(&replies[3])["decisions"][0]["decision"], "ignored");
+
+    let told = bodies_for(&stage.drain_feedback(), &request.request_id);
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(matches!(told[0], FeedbackBody::Accepted { .. }));
+    assert!(matches!(told[1], FeedbackBody::Started { .. }));
+    assert!(
+        matches!(&told[2], FeedbackBody::TaskStopped { stop_code, exit_code: None, .. } if stop_code == "TaskFailedToStart"),
+        "{told:?}"
+    );
+
+    // One audit line per decision on stdout, naming the request and never a parameter value.
+    let output = bootstrap.finish();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let audit: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is a JSON audit record"))
+        .collect();
+    assert_eq!(audit.len(), 3, "{stdout}");
+    assert_eq!(audit[0]["request_id"], request.request_id.as_str());
+    assert_eq!(audit[0]["requester"]["actor"], "test-actor");
+    assert_eq!(audit[0]["decision"]["decision"], "started");
+    assert!(
+        !stdout.contains("v1.2.3"),
+        "a parameter value is in the audit log: {stdout}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_configuration_stops_the_bootstrap_with_a_message_naming_it() {
+    let stage = Stage::start();
+    let dir = tempfile_dir();
+    let config = dir.join("dispatch.toml");
+    std::fs::write(
+        &config,
+        stage
+            .config_text
+            .replace("airlock-deploy:", "airlock-deploy-unpinned"),
+    )
+    .expect("write config");
+    let api = RuntimeApi::start();
+    let output = Command::new(env!("CARGO_BIN_EXE_airlock-dispatch"))
+        .envs(stage.moto.env())
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "airlock-dispatch")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AIRLOCK_DISPATCH_CONFIG", &config)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("dispatch.toml") && stderr.contains("dispatch.jobs.web.task_definition"),
+        "{stderr}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_airlock-dispatch"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("AWS_LAMBDA_RUNTIME_API"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "airlock-dispatch-test-{}-{}",
+        std::process::id(),
+        common::random_hex(4)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
