@@ -174,12 +174,24 @@ impl<P: Ports> Dispatcher<P> {
                 "request_id: must be 1 to 128 of A-Z a-z 0-9 - _ . :",
             );
             return self
-                .refuse(None, job_name, false, refusal, Audit::Record(Box::new(audit_base)))
+                .refuse(
+                    None,
+                    job_name,
+                    false,
+                    refusal,
+                    Audit::Record(Box::new(audit_base)),
+                )
                 .await;
         }
         if let Err(refusal) = self.stateless_deploy_checks(&request) {
             return self
-                .refuse(id, job_name, false, refusal, Audit::Record(Box::new(audit_base)))
+                .refuse(
+                    id,
+                    job_name,
+                    false,
+                    refusal,
+                    Audit::Record(Box::new(audit_base)),
+                )
                 .await;
         }
         let claim = NonceClaim {
@@ -206,7 +218,13 @@ impl<P: Ports> Dispatcher<P> {
                     ),
                 );
                 return self
-                    .refuse(id, job_name, false, refusal, Audit::Record(Box::new(audit_base)))
+                    .refuse(
+                        id,
+                        job_name,
+                        false,
+                        refusal,
+                        Audit::Record(Box::new(audit_base)),
+                    )
                     .await;
             }
             NonceOutcome::RequestIdReused => {
@@ -218,7 +236,13 @@ impl<P: Ports> Dispatcher<P> {
                     ),
                 );
                 return self
-                    .refuse(id, job_name, false, refusal, Audit::Record(Box::new(audit_base)))
+                    .refuse(
+                        id,
+                        job_name,
+                        false,
+                        refusal,
+                        Audit::Record(Box::new(audit_base)),
+                    )
                     .await;
             }
         }
@@ -421,7 +445,13 @@ impl<P: Ports> Dispatcher<P> {
             .and_then(|()| self.job(&request.job).map(|_| ()));
         if let Err(refusal) = stateless {
             return self
-                .refuse(id, job_name, true, refusal, Audit::Record(Box::new(audit_base)))
+                .refuse(
+                    id,
+                    job_name,
+                    true,
+                    refusal,
+                    Audit::Record(Box::new(audit_base)),
+                )
                 .await;
         }
         let claim = NonceClaim {
@@ -448,7 +478,13 @@ impl<P: Ports> Dispatcher<P> {
                     ),
                 );
                 return self
-                    .refuse(id, job_name, true, refusal, Audit::Record(Box::new(audit_base)))
+                    .refuse(
+                        id,
+                        job_name,
+                        true,
+                        refusal,
+                        Audit::Record(Box::new(audit_base)),
+                    )
                     .await;
             }
             // Cancels share their request's id by design.

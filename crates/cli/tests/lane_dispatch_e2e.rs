@@ -1,0 +1,287 @@
+//! The whole lane with the real dispatcher, against moto: `airlock deploy` signs with KMS and
+//! publishes to SNS; the dispatcher's handler (driven by this test from the SQS queue
+//! subscribed to the topic, since moto cannot invoke a Lambda without Docker) validates the
+//! request and calls RunTask; the test then plays Fargate, starting `airlock run` with exactly
+//! the environment ECS holds in that task's overrides; `airlock deploy` prints the job's output
+//! and exits with its code.
+#![cfg(feature = "aws")]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airlock_dispatch::aws::AwsPorts;
+use airlock_dispatch::{Decision, DispatchConfig, Dispatcher};
+use airlock_testsupport::{MotoServer, fixtures};
+use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+
+struct Production {
+    moto: MotoServer,
+    runtime: tokio::runtime::Runtime,
+    requests: fixtures::TopicQueue,
+    feedback_url: String,
+    key_id: String,
+    cluster: String,
+    dispatcher: Dispatcher<AwsPorts>,
+}
+
+impl Production {
+    fn start() -> Production {
+        let moto = MotoServer::start().expect("moto starts");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sdk = moto.sdk_config();
+        let (requests, feedback_url, key_id, pem, network, cluster, task) =
+            runtime.block_on(async {
+                let requests = fixtures::topic_with_raw_queue(&sdk, "lane-requests")
+                    .await
+                    .expect("topic");
+                let feedback_url = airlock_aws::sqs(&sdk)
+                    .create_queue()
+                    .queue_name("lane-feedback")
+                    .send()
+                    .await
+                    .expect("feedback queue")
+                    .queue_url()
+                    .expect("url")
+                    .to_string();
+                let key_id = fixtures::signing_key(&sdk).await.expect("kms key");
+                let der = airlock_aws::kms(&sdk)
+                    .get_public_key()
+                    .key_id(&key_id)
+                    .send()
+                    .await
+                    .expect("kms:GetPublicKey")
+                    .public_key()
+                    .expect("der")
+                    .as_ref()
+                    .to_vec();
+                let pem = airlock_protocol::signing::public_key_from_der_or_pem(&der)
+                    .expect("p256")
+                    .to_public_key_pem(LineEnding::LF)
+                    .expect("pem");
+                let network = fixtures::network(&sdk).await.expect("network");
+                let cluster = fixtures::cluster(&sdk, "airlock-prod")
+                    .await
+                    .expect("cluster");
+                let task = fixtures::fargate_task_definition(&sdk, "airlock-deploy", "deploy")
+                    .await
+                    .expect("task definition");
+                fixtures::ttl_table(&sdk, "airlock-lane", "pk", "ttl")
+                    .await
+                    .expect("table");
+                (requests, feedback_url, key_id, pem, network, cluster, task)
+            });
+        let config = format!(
+            r#"[dispatch]
+table = "airlock-lane"
+[dispatch.keys]
+"{key_id}" = """
+{pem}"""
+[dispatch.jobs.e2e]
+cluster = "{cluster}"
+task_definition = "{task}"
+container = "deploy"
+subnets = ["{subnet}"]
+security_groups = ["{sg}"]
+feedback_queue_url = "{feedback_url}"
+timeout_secs = 120
+[dispatch.jobs.e2e.params.VERSION]
+pattern = "v[0-9]+\\.[0-9]+\\.[0-9]+"
+"#,
+            subnet = network.subnet_id,
+            sg = network.security_group_id
+        );
+        let config = DispatchConfig::parse(&config, "dispatch.toml").expect("config");
+        let ports = AwsPorts::new(&sdk, &config.table);
+        let dispatcher = Dispatcher::new(Arc::new(config), ports);
+        Production {
+            moto,
+            runtime,
+            requests,
+            feedback_url,
+            key_id,
+            cluster,
+            dispatcher,
+        }
+    }
+
+    fn airlock(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_airlock"));
+        command
+            .envs(self.moto.env())
+            .env_remove("AIRLOCK_CONFIG")
+            .env("AIRLOCK_LANE_TOPIC_ARN", &self.requests.topic_arn)
+            .env("AIRLOCK_LANE_FEEDBACK_QUEUE_URL", &self.feedback_url)
+            .env("AIRLOCK_LANE_SIGNING_KEY_ID", &self.key_id)
+            .env("AIRLOCK_LOG", "error")
+            .env("NO_COLOR", "1")
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// The dispatcher's SNS subscription: the next envelope on the topic's queue, handled.
+    fn dispatch_next(&self) -> Decision {
+        let sqs = airlock_aws::sqs(&self.moto.sdk_config());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        self.runtime.block_on(async {
+            loop {
+                assert!(Instant::now() < deadline, "no request reached the topic");
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&self.requests.queue_url)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                    .expect("receive");
+                let Some(message) = out.messages().first() else {
+                    continue;
+                };
+                sqs.delete_message()
+                    .queue_url(&self.requests.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+                return self
+                    .dispatcher
+                    .handle_envelope(message.body().unwrap_or_default())
+                    .await
+                    .expect("dispatch");
+            }
+        })
+    }
+
+    /// The container's environment as ECS holds it for `task_arn`.
+    fn task_environment(&self, task_arn: &str) -> Vec<(String, String)> {
+        let ecs = airlock_aws::ecs(&self.moto.sdk_config());
+        let out = self
+            .runtime
+            .block_on(
+                ecs.describe_tasks()
+                    .cluster(&self.cluster)
+                    .tasks(task_arn)
+                    .send(),
+            )
+            .expect("ecs:DescribeTasks");
+        let task = out.tasks().first().expect("task");
+        task.overrides()
+            .and_then(|o| o.container_overrides().first())
+            .map(|c| {
+                c.environment()
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.name().unwrap_or_default().to_string(),
+                            kv.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+#[test]
+fn deploy_through_the_real_dispatcher_prints_the_job_and_exits_with_its_code() {
+    let prod = Production::start();
+    let mut deploy = prod
+        .airlock()
+        .args([
+            "deploy",
+            "--job",
+            "e2e",
+            "--param",
+            "VERSION=v1.2.3",
+            "--watchdog",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("airlock deploy");
+    let stdout = drain(deploy.stdout.take().expect("stdout"));
+    let stderr = drain(deploy.stderr.take().expect("stderr"));
+
+    let decision = prod.dispatch_next();
+    let Decision::Started { task_arn, .. } = decision else {
+        panic!("the dispatcher did not start the task: {decision:?}");
+    };
+    // Fargate's part: the task definition's entrypoint with the overrides' environment. The
+    // job's command is the task definition's; here, a shell script standing in for it.
+    let environment = prod.task_environment(&task_arn);
+    assert!(environment.iter().any(|(k, _)| k == "AIRLOCK_FEEDBACK"));
+    let runner = prod
+        .airlock()
+        .args([
+            "-q",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "echo \"deploying $VERSION for $AIRLOCK_REQUEST_ID\"; echo 'to stderr' >&2; exit 42",
+        ])
+        .env_remove("AIRLOCK_LOG")
+        .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("airlock run");
+    assert_eq!(runner.code(), Some(42));
+
+    let status = deploy.wait().expect("deploy exits");
+    let out = String::from_utf8_lossy(&stdout.join().expect("stdout")).into_owned();
+    let err = String::from_utf8_lossy(&stderr.join().expect("stderr")).into_owned();
+    assert_eq!(status.code(), Some(42), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.starts_with("deploying v1.2.3 for "), "{out}");
+    assert!(err.contains("to stderr"), "{err}");
+}
+
+#[test]
+fn deploy_of_a_hostile_parameter_is_refused_by_the_dispatcher_with_its_reason() {
+    let prod = Production::start();
+    let mut deploy = prod
+        .airlock()
+        .args([
+            "deploy",
+            "--job",
+            "e2e",
+            "--param",
+            "VERSION=$(id)",
+            "--watchdog",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("airlock deploy");
+    let stderr = drain(deploy.stderr.take().expect("stderr"));
+    let decision = prod.dispatch_next();
+    assert!(
+        matches!(
+            &decision,
+            Decision::Rejected {
+                code: "bad_params",
+                notified: true,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    let status = deploy.wait().expect("deploy exits");
+    let err = String::from_utf8_lossy(&stderr.join().expect("stderr")).into_owned();
+    assert_eq!(status.code(), Some(251), "{err}");
+    assert!(err.contains("VERSION") && err.contains("pattern"), "{err}");
+}
