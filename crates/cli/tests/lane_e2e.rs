@@ -1,6 +1,6 @@
 //! The deploy lane end to end against a real moto server: `airlock deploy` (the CI side) and
 //! `airlock run` (the runner) are separate processes of the real binary, talking only through
-//! SNS, SQS and KMS. The test plays the dispatcher (a later issue builds the Lambda): it takes
+//! SNS, SQS and KMS. The test plays the dispatcher (lane_dispatch_e2e.rs runs the real one): it takes
 //! the signed request from the SQS queue subscribed to the topic with raw delivery, verifies
 //! it with the KMS public key, and starts the runner for it.
 //!

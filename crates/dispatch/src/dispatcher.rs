@@ -728,3 +728,231 @@ fn shorten(text: &str) -> String {
 pub fn environment_of(spec: &TaskSpec) -> BTreeMap<String, String> {
     spec.environment.iter().cloned().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::ports::{ImageScan, LockOutcome};
+    use p256::ecdsa::signature::Signer as _;
+    use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+
+    /// In-memory ports: what the AWS adapter stores, in maps.
+    #[derive(Default)]
+    struct Fake {
+        nonces: Mutex<BTreeMap<String, (String, bool)>>,
+        accepted: Mutex<Vec<String>>,
+        lock: Mutex<Option<LaneLock>>,
+        tasks: Mutex<Vec<TaskSpec>>,
+        sent: Mutex<Vec<String>>,
+        run_fails: bool,
+    }
+
+    impl Ports for Fake {
+        async fn claim_nonce(&self, claim: &NonceClaim) -> Result<NonceOutcome, PortError> {
+            let mut nonces = self.nonces.lock().expect("lock");
+            Ok(match nonces.get(&claim.nonce) {
+                Some((id, decided)) if *id == claim.request_id => {
+                    NonceOutcome::SameRequest { decided: *decided }
+                }
+                Some((id, _)) => NonceOutcome::OtherRequest {
+                    request_id: id.clone(),
+                },
+                None => {
+                    nonces.insert(claim.nonce.clone(), (claim.request_id.clone(), false));
+                    NonceOutcome::Fresh
+                }
+            })
+        }
+        async fn settle_nonce(&self, claim: &NonceClaim, accepted: bool) -> Result<(), PortError> {
+            if let Some(entry) = self.nonces.lock().expect("lock").get_mut(&claim.nonce) {
+                entry.1 = true;
+            }
+            if accepted {
+                self.accepted
+                    .lock()
+                    .expect("lock")
+                    .push(claim.request_id.clone());
+            }
+            Ok(())
+        }
+        async fn was_accepted(&self, request_id: &str) -> Result<bool, PortError> {
+            Ok(self
+                .accepted
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|a| a == request_id))
+        }
+        async fn acquire_lock(&self, lock: &LaneLock, now: i64) -> Result<LockOutcome, PortError> {
+            let mut held = self.lock.lock().expect("lock");
+            match held.as_ref() {
+                Some(h) if h.request_id != lock.request_id && h.lease_until >= now => {
+                    Ok(LockOutcome::Busy(h.clone()))
+                }
+                _ => {
+                    *held = Some(lock.clone());
+                    Ok(LockOutcome::Acquired)
+                }
+            }
+        }
+        async fn lock_of(&self, _lane: &str) -> Result<Option<LaneLock>, PortError> {
+            Ok(self.lock.lock().expect("lock").clone())
+        }
+        async fn attach_task(&self, lock: &LaneLock, _owner: &TaskOwner) -> Result<(), PortError> {
+            *self.lock.lock().expect("lock") = Some(lock.clone());
+            Ok(())
+        }
+        async fn release_lock(&self, _lane: &str, request_id: &str) -> Result<(), PortError> {
+            let mut held = self.lock.lock().expect("lock");
+            if held.as_ref().is_some_and(|h| h.request_id == request_id) {
+                *held = None;
+            }
+            Ok(())
+        }
+        async fn task_owner(&self, _task_arn: &str) -> Result<Option<TaskOwner>, PortError> {
+            Ok(None)
+        }
+        async fn image_scan(&self, _image: &ImageRef) -> Result<ImageScan, PortError> {
+            Ok(ImageScan::default())
+        }
+        async fn run_task(&self, spec: &TaskSpec) -> Result<RunTaskOutcome, PortError> {
+            if self.run_fails {
+                return Ok(RunTaskOutcome::Failed {
+                    reason: "RESOURCE:MEMORY".into(),
+                });
+            }
+            let mut tasks = self.tasks.lock().expect("lock");
+            tasks.push(spec.clone());
+            Ok(RunTaskOutcome::Started {
+                task_arn: format!("task-{}", tasks.len()),
+            })
+        }
+        async fn stop_task(&self, _c: &str, _t: &str, _r: &str) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn send_feedback(&self, _queue: &str, body: &str) -> Result<(), PortError> {
+            self.sent.lock().expect("lock").push(body.to_string());
+            Ok(())
+        }
+    }
+
+    fn key() -> p256::ecdsa::SigningKey {
+        p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).expect("valid scalar")
+    }
+
+    fn dispatcher(fake: Fake) -> Dispatcher<Fake> {
+        let pem = key()
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("pem");
+        let text = format!(
+            "[dispatch]\ntable = \"t\"\n[dispatch.keys]\n\"k\" = \"\"\"\n{pem}\"\"\"\n[dispatch.jobs.web]\ncluster = \"c\"\ntask_definition = \"d:1\"\ncontainer = \"deploy\"\nsubnets = [\"s\"]\nfeedback_queue_url = \"q\"\n"
+        );
+        let config = DispatchConfig::parse(&text, "d.toml").expect("config");
+        Dispatcher::new(Arc::new(config), fake)
+    }
+
+    fn envelope(id: &str, nonce: &str) -> String {
+        let now = checks::now();
+        let request = DeployRequest {
+            v: airlock_protocol::PROTOCOL_VERSION,
+            request_id: id.into(),
+            job: "web".into(),
+            params: BTreeMap::new(),
+            image: None,
+            requester: airlock_protocol::Requester {
+                ci: "ci".into(),
+                ..Default::default()
+            },
+            issued_at: now,
+            expires_at: now + time::Duration::minutes(5),
+            nonce: nonce.into(),
+            timeout_secs: None,
+        };
+        let payload = airlock_protocol::SignedRequest::deploy_payload(&request);
+        let signature: p256::ecdsa::Signature = key().sign(&payload);
+        airlock_protocol::SignedRequest::new(
+            airlock_protocol::RequestKind::Deploy,
+            &payload,
+            "k",
+            signature.to_der().as_bytes(),
+        )
+        .to_json()
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_redelivery_resumes_an_undecided_request_and_drops_a_decided_one() {
+        let nonce = "ab".repeat(16);
+        let fake = Fake::default();
+        // An earlier invocation recorded the nonce, then failed before deciding.
+        fake.nonces
+            .lock()
+            .expect("lock")
+            .insert(nonce.clone(), ("r-1".into(), false));
+        let d = dispatcher(fake);
+        let first = run(d.handle_envelope(&envelope("r-1", &nonce))).expect("dispatch");
+        assert!(matches!(first, Decision::Started { .. }), "{first:?}");
+        let again = run(d.handle_envelope(&envelope("r-1", &nonce))).expect("dispatch");
+        assert!(matches!(again, Decision::Duplicate { .. }), "{again:?}");
+        assert_eq!(d.ports().tasks.lock().expect("lock").len(), 1);
+        let spec = d.ports().tasks.lock().expect("lock")[0].clone();
+        assert_eq!(spec.client_token, client_token("r-1"));
+        assert_eq!(spec.client_token.len(), 64);
+        assert!(!spec.assign_public_ip);
+    }
+
+    #[test]
+    fn a_failed_run_task_frees_the_lane_and_is_reported_after_accepted() {
+        let d = dispatcher(Fake {
+            run_fails: true,
+            ..Fake::default()
+        });
+        let decision =
+            run(d.handle_envelope(&envelope("r-2", &"cd".repeat(16)))).expect("dispatch");
+        assert!(
+            matches!(&decision, Decision::Rejected { code, reason, notified: true, .. } if *code == codes::RUN_TASK_FAILED && reason.contains("RESOURCE:MEMORY")),
+            "{decision:?}"
+        );
+        assert!(d.ports().lock.lock().expect("lock").is_none());
+        let sent = d.ports().sent.lock().expect("lock").clone();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(
+            sent[0].contains("\"accepted\"") && sent[1].contains("\"rejected\""),
+            "{sent:?}"
+        );
+    }
+
+    #[test]
+    fn the_overrides_limit_counts_the_json_ecs_counts() {
+        let d = dispatcher(Fake::default());
+        let job = d.config.job("web").expect("job").clone();
+        let mut request: DeployRequest =
+            match airlock_protocol::SignedRequest::from_json(&envelope("r-3", &"ef".repeat(16)))
+                .and_then(|e| e.verify(&key().verifying_key().to_owned()))
+            {
+                Ok(VerifiedRequest::Deploy(r)) => r,
+                other => panic!("{other:?}"),
+            };
+        let base = overrides_size(&d.task_spec(&job, &request));
+        request
+            .params
+            .insert("P".into(), "x".repeat(MAX_OVERRIDES_BYTES - base - 27));
+        let size = overrides_size(&d.task_spec(&job, &request));
+        assert!(size <= MAX_OVERRIDES_BYTES, "{size}");
+        assert!(check_overrides_size(&d.task_spec(&job, &request)).is_ok());
+        request
+            .params
+            .insert("P".into(), "x".repeat(MAX_OVERRIDES_BYTES));
+        let refused = check_overrides_size(&d.task_spec(&job, &request)).expect_err("too large");
+        assert_eq!(refused.code, codes::OVERRIDES_TOO_LARGE);
+    }
+}
