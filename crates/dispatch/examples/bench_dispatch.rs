@@ -8,11 +8,11 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use airlock_dispatch::dispatcher::StoppedTask;
-use common::runtime_api::{Reply, RuntimeApi};
+use common::runtime_api::{Reply, RuntimeApi, bootstrap_command};
 use common::{KEY_ID, Stage, sign, trusted_key, valid_request};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -55,12 +55,7 @@ fn main() {
         let envelope = sign(&valid_request(), &trusted_key(), KEY_ID);
         api.push(&serde_json::json!({"Records": [{"EventSource": "aws:sns", "Sns": {"MessageId": "m", "Message": envelope}}]}));
         let spawned = Instant::now();
-        let mut child = Command::new(&bin)
-            .envs(stage.moto.env())
-            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "airlock-dispatch")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        let mut child = bootstrap_command(bin.as_ref(), stage.moto.env(), &api)
             .env("AIRLOCK_DISPATCH_CONFIG", &config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -88,12 +83,7 @@ fn main() {
     }
     // Warm invocations through one bootstrap: an event queued to its reply posted.
     let api = RuntimeApi::start();
-    let mut child = Command::new(&bin)
-        .envs(stage.moto.env())
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "airlock-dispatch")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    let mut child = bootstrap_command(bin.as_ref(), stage.moto.env(), &api)
         .env("AIRLOCK_DISPATCH_CONFIG", &config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -9,11 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airlock_protocol::FeedbackBody;
-use common::runtime_api::{Reply, RuntimeApi};
+use common::runtime_api::{Reply, RuntimeApi, bootstrap_command};
 use common::{KEY_ID, Stage, bodies_for, sign, trusted_key, valid_request};
 use serde_json::{Value, json};
 
 /// The bootstrap process, killed when the test ends however it ends.
+const BIN: &str = env!("CARGO_BIN_EXE_airlock-dispatch");
+
 struct Bootstrap(Option<Child>);
 
 impl Bootstrap {
@@ -35,12 +37,7 @@ impl Drop for Bootstrap {
 }
 
 fn start(stage: &Stage, api: &RuntimeApi, config: &std::path::Path) -> Bootstrap {
-    let child = Command::new(env!("CARGO_BIN_EXE_airlock-dispatch"))
-        .envs(stage.moto.env())
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "airlock-dispatch")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    let child = bootstrap_command(BIN.as_ref(), stage.moto.env(), api)
         .env("AIRLOCK_DISPATCH_CONFIG", config)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -170,12 +167,7 @@ fn a_bad_configuration_stops_the_bootstrap_with_a_message_naming_it() {
     )
     .expect("write config");
     let api = RuntimeApi::start();
-    let output = Command::new(env!("CARGO_BIN_EXE_airlock-dispatch"))
-        .envs(stage.moto.env())
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "airlock-dispatch")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    let output = bootstrap_command(BIN.as_ref(), stage.moto.env(), &api)
         .env("AIRLOCK_DISPATCH_CONFIG", &config)
         .output()
         .expect("run");
@@ -186,13 +178,53 @@ fn a_bad_configuration_stops_the_bootstrap_with_a_message_naming_it() {
         "{stderr}"
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_airlock-dispatch"))
+    let output = Command::new(BIN)
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("AWS_LAMBDA_RUNTIME_API"));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_configuration_can_come_from_an_ssm_parameter() {
+    let stage = Stage::start();
+    let ssm = airlock_aws::ssm(&stage.moto.sdk_config());
+    stage
+        .runtime
+        .block_on(
+            ssm.put_parameter()
+                .name("/airlock/dispatch/config")
+                .value(&stage.config_text)
+                .r#type(airlock_aws::aws_sdk_ssm::types::ParameterType::SecureString)
+                .send(),
+        )
+        .expect("ssm:PutParameter");
+    let api = RuntimeApi::start();
+    let request = valid_request();
+    api.push(&sns_event(&sign(&request, &trusted_key(), KEY_ID)));
+    let child = bootstrap_command(BIN.as_ref(), stage.moto.env(), &api)
+        .env_remove("AIRLOCK_DISPATCH_CONFIG")
+        .env("AIRLOCK_DISPATCH_CONFIG_SSM", "/airlock/dispatch/config")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start airlock-dispatch");
+    let bootstrap = Bootstrap(Some(child));
+    let replies = api.wait_replies(1, Duration::from_secs(30));
+    drop(bootstrap);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(response(&replies[0])["decisions"][0]["decision"], "started");
+
+    // A parameter that does not exist is a configuration error naming it.
+    let output = bootstrap_command(BIN.as_ref(), stage.moto.env(), &api)
+        .env_remove("AIRLOCK_DISPATCH_CONFIG")
+        .env("AIRLOCK_DISPATCH_CONFIG_SSM", "/airlock/missing")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ssm:/airlock/missing"));
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

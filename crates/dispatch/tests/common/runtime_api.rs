@@ -187,3 +187,20 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     *response.status_mut() = code;
     response
 }
+
+/// A command for the bootstrap `bin` as Lambda would start it against `api`, with the AWS
+/// settings in `aws_env` (a moto server's); the configuration variables are the caller's.
+pub fn bootstrap_command(
+    bin: &std::path::Path,
+    aws_env: Vec<(String, String)>,
+    api: &RuntimeApi,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(bin);
+    command
+        .envs(aws_env)
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "airlock-dispatch")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+    command
+}
