@@ -34,7 +34,7 @@
 
 use std::collections::BTreeMap;
 
-use airlock_lane::config::{ParamSchema, parse_param_schemas};
+use airlock_lane::config::{ParamSchema, parse_param_schemas, valid_job_name};
 use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 
@@ -319,17 +319,6 @@ fn pinned_task_definition(text: &str) -> bool {
         }
         None => false,
     }
-}
-
-fn valid_job_name(name: &str) -> bool {
-    name.len() <= 64
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]

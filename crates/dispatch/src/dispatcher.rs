@@ -200,51 +200,11 @@ impl<P: Ports> Dispatcher<P> {
             kind: "deploy",
             ttl: request.expires_at.unix_timestamp() + NONCE_RETENTION_SECS,
         };
-        match self.ports.claim_nonce(&claim).await? {
-            NonceOutcome::Fresh | NonceOutcome::SameRequest { decided: false } => {}
-            NonceOutcome::SameRequest { decided: true } => {
-                let decision = Decision::Duplicate {
-                    request_id: request.request_id.clone(),
-                };
-                audit::emit(&audit_base.decided(&decision));
-                return Ok(decision);
-            }
-            NonceOutcome::OtherRequest { request_id } => {
-                let refusal = refuse(
-                    codes::REPLAYED,
-                    format!(
-                        "nonce {} was already used by request {request_id}; every request needs a fresh nonce",
-                        request.nonce
-                    ),
-                );
-                return self
-                    .refuse(
-                        id,
-                        job_name,
-                        false,
-                        refusal,
-                        Audit::Record(Box::new(audit_base)),
-                    )
-                    .await;
-            }
-            NonceOutcome::RequestIdReused => {
-                let refusal = refuse(
-                    codes::REPLAYED,
-                    format!(
-                        "request id {} was already used by another request; every request needs a fresh id",
-                        request.request_id
-                    ),
-                );
-                return self
-                    .refuse(
-                        id,
-                        job_name,
-                        false,
-                        refusal,
-                        Audit::Record(Box::new(audit_base)),
-                    )
-                    .await;
-            }
+        if let Some(decision) = self
+            .claim_nonce(&claim, job_name, false, &audit_base)
+            .await?
+        {
+            return Ok(decision);
         }
         let decision = self.admit(&request).await?;
         let accepted = matches!(decision, Decision::Started { .. });
@@ -460,35 +420,11 @@ impl<P: Ports> Dispatcher<P> {
             kind: "cancel",
             ttl: request.expires_at.unix_timestamp() + NONCE_RETENTION_SECS,
         };
-        match self.ports.claim_nonce(&claim).await? {
-            NonceOutcome::Fresh | NonceOutcome::SameRequest { decided: false } => {}
-            NonceOutcome::SameRequest { decided: true } => {
-                let decision = Decision::Duplicate {
-                    request_id: request.request_id.clone(),
-                };
-                audit::emit(&audit_base.decided(&decision));
-                return Ok(decision);
-            }
-            NonceOutcome::OtherRequest { request_id } => {
-                let refusal = refuse(
-                    codes::REPLAYED,
-                    format!(
-                        "nonce {} was already used by request {request_id}",
-                        request.nonce
-                    ),
-                );
-                return self
-                    .refuse(
-                        id,
-                        job_name,
-                        true,
-                        refusal,
-                        Audit::Record(Box::new(audit_base)),
-                    )
-                    .await;
-            }
-            // Cancels share their request's id by design.
-            NonceOutcome::RequestIdReused => {}
+        if let Some(decision) = self
+            .claim_nonce(&claim, job_name, true, &audit_base)
+            .await?
+        {
+            return Ok(decision);
         }
         let decision = match self.job(&request.job) {
             Err(refusal) => Decision::CancelIgnored {
@@ -532,6 +468,48 @@ impl<P: Ports> Dispatcher<P> {
         self.ports.settle_nonce(&claim, false).await?;
         audit::emit(&audit_base.decided(&decision));
         Ok(decision)
+    }
+
+    /// Records the request's nonce. `Some(decision)` when that ends the request: a redelivery
+    /// of a request already decided (dropped), or a replay (refused).
+    async fn claim_nonce(
+        &self,
+        claim: &NonceClaim,
+        job: Option<String>,
+        is_cancel: bool,
+        audit_base: &AuditRecord,
+    ) -> Result<Option<Decision>, PortError> {
+        let replay = match self.ports.claim_nonce(claim).await? {
+            NonceOutcome::Fresh | NonceOutcome::SameRequest { decided: false } => return Ok(None),
+            // Cancels share their request's id by design.
+            NonceOutcome::RequestIdReused if is_cancel => return Ok(None),
+            NonceOutcome::SameRequest { decided: true } => {
+                let decision = Decision::Duplicate {
+                    request_id: claim.request_id.clone(),
+                };
+                audit::emit(&audit_base.decided(&decision));
+                return Ok(Some(decision));
+            }
+            NonceOutcome::OtherRequest { request_id } => format!(
+                "nonce {} was already used by request {request_id}; every request needs a fresh nonce",
+                claim.nonce
+            ),
+            NonceOutcome::RequestIdReused => format!(
+                "request id {} was already used by another request; every request needs a fresh id",
+                claim.request_id
+            ),
+        };
+        let refusal = refuse(codes::REPLAYED, replay);
+        let audit = Audit::Record(Box::new(audit_base.clone()));
+        self.refuse(
+            Some(claim.request_id.clone()),
+            job,
+            is_cancel,
+            refusal,
+            audit,
+        )
+        .await
+        .map(Some)
     }
 
     /// Handles a stopped task: tells its follower how it ended and frees the lane.

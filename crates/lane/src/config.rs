@@ -371,7 +371,9 @@ pub fn valid_param_name(name: &str) -> bool {
         && bytes.all(|b| matches!(b, b'A'..=b'Z' | b'0'..=b'9' | b'_'))
 }
 
-fn valid_job_name(name: &str) -> bool {
+/// Whether `name` may name a job: 1 to 64 of `A-Z a-z 0-9 _ . -`, starting with a letter or
+/// digit (the same rule for the local lane and the AWS dispatcher).
+pub fn valid_job_name(name: &str) -> bool {
     name.len() <= 64
         && name
             .bytes()
