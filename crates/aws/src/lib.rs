@@ -110,6 +110,8 @@ pub use aws_sdk_sns;
 pub use aws_sdk_sqs;
 #[cfg(feature = "ssm")]
 pub use aws_sdk_ssm;
+#[cfg(feature = "sts")]
+pub use aws_sdk_sts;
 /// Re-exported so adapters format SDK errors with their whole chain (`DisplayErrorContext`).
 pub use aws_smithy_types;
 

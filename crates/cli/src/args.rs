@@ -255,15 +255,88 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AgentArgs {
-    /// The service role to assume (default: AIRLOCK_ROLE_ARN).
-    #[arg(long, env = "AIRLOCK_ROLE_ARN")]
+    #[command(subcommand)]
+    pub exec: Option<AgentCommand>,
+    #[command(flatten)]
+    pub assume: AssumeArgs,
+    #[command(flatten)]
+    pub serve: AgentServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Run one command with the agent: it listens on a free loopback port, and CMD gets
+    /// AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, loses
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE and web
+    /// identity settings, and sees an empty shared credentials file. Exits with CMD's code.
+    Exec(AgentExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentExecArgs {
+    #[command(flatten)]
+    pub assume: AssumeArgs,
+    /// Seconds to wait for the first credentials before giving up (exit 125).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub ready_timeout: u64,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// What the agent assumes. The agent's own credentials come from the standard AWS chain.
+#[derive(Debug, Args)]
+pub struct AssumeArgs {
+    /// The service role to assume.
+    #[arg(long, env = "AIRLOCK_ROLE_ARN", value_name = "ARN")]
     pub role_arn: Option<String>,
-    /// Loopback port to listen on.
-    #[arg(long, default_value_t = 9911)]
-    pub port: u16,
+    /// A file holding the role ARN, e.g. a mounted Kubernetes secret.
+    #[arg(long, env = "AIRLOCK_ROLE_ARN_FILE", value_name = "PATH")]
+    pub role_arn_file: Option<PathBuf>,
+    /// The session name CloudTrail shows (default: <POD_NAMESPACE>.<POD_NAME> from the
+    /// downward API, else the host name). Characters STS refuses become `-`.
+    #[arg(long, env = "AIRLOCK_SESSION_NAME", value_name = "NAME")]
+    pub session_name: Option<String>,
+    /// Lifetime of each set of credentials, 900 to 3600 seconds (STS caps a session assumed
+    /// from another role session at one hour).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub duration: u64,
+    /// A session tag, KEY=VALUE (repeatable; the role's trust policy must allow sts:TagSession).
+    #[arg(long = "session-tag", value_name = "KEY=VALUE")]
+    pub session_tags: Vec<String>,
+    /// A source identity (the role's trust policy must allow sts:SetSourceIdentity).
+    #[arg(long, value_name = "ID")]
+    pub source_identity: Option<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentServeArgs {
+    /// Port of the credentials endpoint (0 picks a free one; the log says which).
+    #[arg(long, env = "AIRLOCK_AGENT_PORT", default_value_t = 9911)]
+    pub port: u16,
+    /// Address of the credentials endpoint. Only loopback addresses, unless forced.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub bind: std::net::IpAddr,
+    /// Serve credentials on a non-loopback --bind address. Anyone who reaches it with the
+    /// token gets the role's credentials.
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    /// An extra listener with only /healthz, /readyz and /metrics, for kubelet probes
+    /// (e.g. 0.0.0.0:9912).
+    #[arg(long, env = "AIRLOCK_AGENT_HEALTH_LISTEN", value_name = "ADDR:PORT")]
+    pub health_listen: Option<std::net::SocketAddr>,
+    /// The authorization token file: read if it exists, otherwise generated and written
+    /// (mode 0600, no trailing newline). Default: a new private temporary directory.
+    #[arg(long, env = "AIRLOCK_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Write a generated token file with mode 0640, for an application that runs as another
+    /// user in the same group (Kubernetes: fsGroup).
+    #[arg(long)]
+    pub token_group_readable: bool,
 }
 
 #[derive(Debug, Args)]

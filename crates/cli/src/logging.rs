@@ -11,13 +11,40 @@ use crate::args::{ColorChoice, LogFormat};
 /// `AIRLOCK_LOG` takes a full filter (`airlock_lane=debug,info`) and overrides `-v`/`-q`.
 pub const FILTER_ENV: &str = "AIRLOCK_LOG";
 
-pub fn init(format: LogFormat, level: tracing::Level, color: ColorChoice) -> Result<(), String> {
-    let filter = match std::env::var(FILTER_ENV) {
-        Ok(spec) if !spec.trim().is_empty() => {
-            EnvFilter::try_new(&spec).map_err(|e| format!("invalid {FILTER_ENV}={spec:?}: {e}"))?
-        }
-        _ => EnvFilter::new(level.as_str().to_ascii_lowercase()),
+/// The SDK's wire-level targets, which log whole requests and responses at trace level.
+/// The agent handles credentials, so for it they never go beyond debug.
+const WIRE_TARGETS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+];
+
+pub fn init(
+    format: LogFormat,
+    level: tracing::Level,
+    color: ColorChoice,
+    handles_credentials: bool,
+) -> Result<(), String> {
+    let (mut filter, tracing_asked) = match std::env::var(FILTER_ENV) {
+        Ok(spec) if !spec.trim().is_empty() => (
+            EnvFilter::try_new(&spec).map_err(|e| format!("invalid {FILTER_ENV}={spec:?}: {e}"))?,
+            spec.contains("trace"),
+        ),
+        _ => (
+            EnvFilter::new(level.as_str().to_ascii_lowercase()),
+            level == tracing::Level::TRACE,
+        ),
     };
+    if handles_credentials && tracing_asked {
+        for target in WIRE_TARGETS {
+            if let Ok(directive) = format!("{target}=debug").parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

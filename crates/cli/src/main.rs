@@ -2,6 +2,8 @@
 //! its own crate.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws")]
+mod agent;
 mod args;
 mod check;
 mod deploy;
@@ -18,7 +20,12 @@ use crate::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = logging::init(cli.log_format, cli.verbosity(), cli.color) {
+    if let Err(e) = logging::init(
+        cli.log_format,
+        cli.verbosity(),
+        cli.color,
+        matches!(cli.command, Command::Agent(_)),
+    ) {
         eprintln!("airlock: {e}");
         return Exit::Usage.into();
     }
@@ -36,11 +43,23 @@ fn run(cli: Cli) -> ExitCode {
         // The deployment's and the job's own exit codes pass through, so they are not `Exit`s.
         Command::Deploy(args) => deploy::run(args),
         Command::Run(args) => run::run(args),
-        Command::Agent(_) => not_yet("agent", 7).into(),
+        #[cfg(feature = "aws")]
+        Command::Agent(args) => agent::run(args),
+        #[cfg(not(feature = "aws"))]
+        Command::Agent(_) => without_aws("agent").into(),
         Command::Accounts(_) => not_yet("accounts", 8).into(),
         Command::Whoami(_) => not_yet("whoami", 8).into(),
         Command::Guard(_) => not_yet("guard", 8).into(),
     }
+}
+
+/// A build without the `aws` feature is the scanner alone.
+#[cfg(not(feature = "aws"))]
+fn without_aws(command: &str) -> Exit {
+    tracing::error!(
+        "`airlock {command}` needs the AWS SDK; this airlock was built without the `aws` feature"
+    );
+    Exit::Usage
 }
 
 /// Commands whose capability has not landed yet say so plainly and exit with the usage code,
