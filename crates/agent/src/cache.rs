@@ -162,7 +162,11 @@ impl CredentialCache {
 
     /// Runs the refresher until the task is dropped or aborted. It is the only caller of
     /// `source`.
-    pub async fn run_refresher<S: CredentialSource>(self: Arc<Self>, source: S, policy: RefreshPolicy) {
+    pub async fn run_refresher<S: CredentialSource>(
+        self: Arc<Self>,
+        source: S,
+        policy: RefreshPolicy,
+    ) {
         let mut rng = match policy.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
@@ -220,7 +224,9 @@ impl CredentialCache {
                     );
                     if held.is_some() && remaining == Some(Duration::ZERO) && !expiry_reported {
                         expiry_reported = true;
-                        tracing::error!("credentials expired with no replacement; answering 503 until STS answers");
+                        tracing::error!(
+                            "credentials expired with no replacement; answering 503 until STS answers"
+                        );
                     }
                     self.status.send_modify(|s| {
                         s.last_error = Some(error);
@@ -237,6 +243,7 @@ impl CredentialCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test's panic is its failure report
 mod tests {
     use super::*;
 
@@ -260,7 +267,11 @@ mod tests {
         let c = issued(t0, Duration::from_secs(3600));
         let mut seen = (u64::MAX, 0);
         for _ in 0..10_000 {
-            let at = policy.refresh_time(&c, &mut rng).duration_since(t0).unwrap().as_secs();
+            let at = policy
+                .refresh_time(&c, &mut rng)
+                .duration_since(t0)
+                .unwrap()
+                .as_secs();
             assert!((1440..=2160).contains(&at), "{at}");
             seen = (seen.0.min(at), seen.1.max(at));
         }

@@ -139,9 +139,7 @@ impl AssumeSettings {
             Some(RoleSource::Value(value)) => parse_role(value.trim(), "--role-arn")?,
             Some(RoleSource::File(path)) => read_role_file(path)?,
         };
-        let duration_secs = self
-            .duration_secs
-            .unwrap_or(MAX_CHAINED_DURATION.as_secs());
+        let duration_secs = self.duration_secs.unwrap_or(MAX_CHAINED_DURATION.as_secs());
         let duration = Duration::from_secs(duration_secs);
         if !(MIN_DURATION..=MAX_CHAINED_DURATION).contains(&duration) {
             return Err(ConfigError::Duration {
@@ -297,6 +295,7 @@ pub fn validate_source_identity(value: &str) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test's panic is its failure report
 mod tests {
     use super::*;
 
@@ -334,7 +333,10 @@ mod tests {
             Err(ConfigError::NoRole)
         );
         let err = settings("arn:aws:iam::123:role/x").validate().unwrap_err();
-        assert!(err.to_string().starts_with("--role-arn: \"arn:aws:iam::123:role/x\""));
+        assert!(
+            err.to_string()
+                .starts_with("--role-arn: \"arn:aws:iam::123:role/x\"")
+        );
     }
 
     #[test]
@@ -350,9 +352,16 @@ mod tests {
             s.validate().unwrap().role.as_str(),
             "arn:aws:iam::123456789012:role/orders"
         );
-        std::fs::write(&path, "arn:aws:iam::123456789012:role/a\narn:aws:iam::123456789012:role/b\n").unwrap();
+        std::fs::write(
+            &path,
+            "arn:aws:iam::123456789012:role/a\narn:aws:iam::123456789012:role/b\n",
+        )
+        .unwrap();
         let err = s.validate().unwrap_err().to_string();
-        assert!(err.contains("exactly one role ARN") && err.contains("role-arn"), "{err}");
+        assert!(
+            err.contains("exactly one role ARN") && err.contains("role-arn"),
+            "{err}"
+        );
         s.role = Some(RoleSource::File(dir.path().join("missing")));
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("missing: cannot read it"), "{err}");
@@ -379,7 +388,10 @@ mod tests {
             "payments.orders-7f9c-x2"
         );
         assert_eq!(derived_session_name(None, Some("web"), None), "web");
-        assert_eq!(derived_session_name(None, None, Some("ci-runner")), "ci-runner");
+        assert_eq!(
+            derived_session_name(None, None, Some("ci-runner")),
+            "ci-runner"
+        );
         assert_eq!(derived_session_name(Some(" "), None, None), "airlock-agent");
         assert_eq!(sanitize_session_name("a b/c:d#é"), "a-b-c-d--");
         assert_eq!(sanitize_session_name("x"), "x-");
@@ -388,7 +400,10 @@ mod tests {
         assert_eq!(long.len(), 64);
         for name in ["a b", "x", "ümlaut-pod", &"p".repeat(80)] {
             let s = sanitize_session_name(name);
-            assert!((2..=64).contains(&s.len()) && s.chars().all(is_iam_name_char), "{s}");
+            assert!(
+                (2..=64).contains(&s.len()) && s.chars().all(is_iam_name_char),
+                "{s}"
+            );
         }
     }
 
@@ -410,12 +425,20 @@ mod tests {
         let dup = parse_session_tags(&["Team=a".into(), "team=b".into()]).unwrap_err();
         assert!(dup.to_string().contains("twice"), "{dup}");
         let many: Vec<String> = (0..51).map(|i| format!("k{i}=v")).collect();
-        assert!(parse_session_tags(&many).unwrap_err().to_string().contains("at most 50"));
+        assert!(
+            parse_session_tags(&many)
+                .unwrap_err()
+                .to_string()
+                .contains("at most 50")
+        );
     }
 
     #[test]
     fn source_identity_is_validated_not_rewritten() {
-        assert_eq!(validate_source_identity("alice@example.com").unwrap(), "alice@example.com");
+        assert_eq!(
+            validate_source_identity("alice@example.com").unwrap(),
+            "alice@example.com"
+        );
         for bad in ["a", "has space", "aws:alice", &"x".repeat(65)] {
             assert!(validate_source_identity(bad).is_err(), "{bad}");
         }

@@ -54,7 +54,9 @@ impl Issued {
 
     /// Time left at `now`; zero once expired.
     pub fn remaining_at(&self, now: SystemTime) -> Duration {
-        self.expiration.duration_since(now).unwrap_or(Duration::ZERO)
+        self.expiration
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
     }
 
     /// How long STS made them valid for, counted from the start of the call.
@@ -113,6 +115,7 @@ pub fn rfc3339_seconds(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test's panic is its failure report
 mod tests {
     use super::*;
 
@@ -152,7 +155,10 @@ mod tests {
         let c = sample();
         assert!(c.valid_at(c.expiration - Duration::from_millis(1)));
         assert!(!c.valid_at(c.expiration));
-        assert_eq!(c.remaining_at(c.expiration + Duration::from_secs(5)), Duration::ZERO);
+        assert_eq!(
+            c.remaining_at(c.expiration + Duration::from_secs(5)),
+            Duration::ZERO
+        );
         assert_eq!(c.lifetime().as_secs(), 3600);
     }
 }

@@ -52,7 +52,10 @@ pub fn child_environment(
         .collect();
     env.push((replaced[0].into(), credentials_url.into()));
     env.push((replaced[1].into(), token_file.as_os_str().to_owned()));
-    env.push((replaced[2].into(), empty_credentials_file.as_os_str().to_owned()));
+    env.push((
+        replaced[2].into(),
+        empty_credentials_file.as_os_str().to_owned(),
+    ));
     env
 }
 
@@ -61,7 +64,10 @@ pub fn child_environment(
 pub enum ChildOutcome {
     Exited(ExitStatus),
     /// The command could not be started: not found (127) or not executable (126).
-    NotStarted { code: u8, error: std::io::Error },
+    NotStarted {
+        code: u8,
+        error: std::io::Error,
+    },
 }
 
 /// Runs the command with `env` and waits for it. SIGINT and SIGTERM sent to the agent are
@@ -138,6 +144,7 @@ pub fn exit_code(status: ExitStatus) -> u8 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test's panic is its failure report
 mod tests {
     use super::*;
 
@@ -151,7 +158,10 @@ mod tests {
             ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
             ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/node"),
             ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds"),
-            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials"),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://169.254.170.23/v1/credentials",
+            ),
             ("AWS_SHARED_CREDENTIALS_FILE", "/home/me/.aws/credentials"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
             ("AWS_REGION", "eu-west-1"),
@@ -170,7 +180,9 @@ mod tests {
         let get = |name: &str| {
             let matches: Vec<_> = env.iter().filter(|(k, _)| k == name).collect();
             assert!(matches.len() <= 1, "{name} set twice");
-            matches.first().map(|(_, v)| v.to_string_lossy().into_owned())
+            matches
+                .first()
+                .map(|(_, v)| v.to_string_lossy().into_owned())
         };
         for removed in REMOVED_VARIABLES {
             assert_eq!(get(removed), None, "{removed}");
@@ -179,11 +191,23 @@ mod tests {
             get("AWS_CONTAINER_CREDENTIALS_FULL_URI").as_deref(),
             Some("http://127.0.0.1:41234/v1/credentials")
         );
-        assert_eq!(get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").as_deref(), Some("/tmp/a/token"));
-        assert_eq!(get("AWS_SHARED_CREDENTIALS_FILE").as_deref(), Some("/tmp/a/empty"));
-        assert_eq!(get("AWS_ENDPOINT_URL").as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").as_deref(),
+            Some("/tmp/a/token")
+        );
+        assert_eq!(
+            get("AWS_SHARED_CREDENTIALS_FILE").as_deref(),
+            Some("/tmp/a/empty")
+        );
+        assert_eq!(
+            get("AWS_ENDPOINT_URL").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
         assert_eq!(get("AWS_REGION").as_deref(), Some("eu-west-1"));
-        assert_eq!(get("AWS_CONFIG_FILE").as_deref(), Some("/home/me/.aws/config"));
+        assert_eq!(
+            get("AWS_CONFIG_FILE").as_deref(),
+            Some("/home/me/.aws/config")
+        );
         assert_eq!(get("PATH").as_deref(), Some("/usr/bin"));
     }
 
@@ -203,6 +227,9 @@ mod tests {
         };
         assert_eq!(exit_code(status), 128 + 15);
         let missing = run_child(&["/nonexistent/airlock-test-cmd".into()], vec![]).await;
-        assert!(matches!(missing, ChildOutcome::NotStarted { code: 127, .. }), "{missing:?}");
+        assert!(
+            matches!(missing, ChildOutcome::NotStarted { code: 127, .. }),
+            "{missing:?}"
+        );
     }
 }

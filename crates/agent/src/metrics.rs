@@ -99,6 +99,7 @@ impl Metrics {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test's panic is its failure report
 mod tests {
     use super::*;
 
@@ -124,7 +125,10 @@ mod tests {
             "airlock_agent_requests_total{status=\"200\"} 2",
             "airlock_agent_requests_total{status=\"403\"} 1",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         assert!(text.ends_with('\n'));
     }

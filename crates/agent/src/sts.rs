@@ -26,7 +26,11 @@ impl StsSource {
     /// The SDK's own retries are turned off: the agent's refresher owns retrying (with
     /// backoff and jitter while it serves the still-valid credentials), and one fetch is then
     /// exactly one AssumeRole call.
-    pub fn new(config: &airlock_aws::SdkConfig, assume: AssumeConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        config: &airlock_aws::SdkConfig,
+        assume: AssumeConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let conf = aws_sdk_sts::config::Builder::from(config)
             .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
             .timeout_config(
@@ -73,12 +77,12 @@ impl CredentialSource for StsSource {
             ));
         };
         let expiration = SystemTime::try_from(credentials.expiration).map_err(|_| {
-            FetchError::new(FailureKind::Other, "AssumeRole returned an unusable expiration")
+            FetchError::new(
+                FailureKind::Other,
+                "AssumeRole returned an unusable expiration",
+            )
         })?;
-        let assumed_role_arn = output
-            .assumed_role_user
-            .map(|u| u.arn)
-            .unwrap_or_default();
+        let assumed_role_arn = output.assumed_role_user.map(|u| u.arn).unwrap_or_default();
         // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION; the role's own account otherwise.
         let account_id = assumed_role_arn
             .split(':')
@@ -110,8 +114,11 @@ where
                 FailureKind::Throttled
             }
             Some(
-                "AccessDenied" | "AccessDeniedException" | "InvalidClientTokenId"
-                | "ExpiredToken" | "RegionDisabledException",
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "InvalidClientTokenId"
+                | "ExpiredToken"
+                | "RegionDisabledException",
             ) => FailureKind::Denied,
             _ => FailureKind::Other,
         },

@@ -179,6 +179,7 @@ fn check_given(path: &Path, token: &[u8]) -> Result<(), TokenError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test's panic is its failure report
 mod tests {
     use super::*;
 
@@ -205,12 +206,25 @@ mod tests {
         load_or_create(Some(&path), true).unwrap();
         // (dropped at once; create again to inspect)
         let file = load_or_create(Some(&path), true).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         drop(file);
         let default = load_or_create(None, false).unwrap();
         let parent = default.path.parent().unwrap();
-        assert_eq!(std::fs::metadata(parent).unwrap().permissions().mode() & 0o777, 0o700);
-        assert_eq!(std::fs::metadata(&default.path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(parent).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(&default.path)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
         let parent = parent.to_owned();
         drop(default);
         assert!(!parent.exists());
@@ -240,7 +254,10 @@ mod tests {
             std::fs::write(&path, content).unwrap();
             let err = load_or_create(Some(&path), false).unwrap_err().to_string();
             assert!(err.contains(why) && err.contains("token file"), "{err}");
-            assert!(!err.contains("given-token"), "the error must not echo the token: {err}");
+            assert!(
+                !err.contains("given-token"),
+                "the error must not echo the token: {err}"
+            );
         }
     }
 

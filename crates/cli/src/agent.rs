@@ -21,7 +21,8 @@ const EXIT_AGENT_FAILED: u8 = 3;
 /// `env` and `docker run` use 125. 126 and 127 keep their shell meanings.
 const EXIT_EXEC_AGENT_FAILED: u8 = 125;
 
-pub fn run(args: AgentArgs) -> ExitCode {
+pub fn run(args: Box<AgentArgs>) -> ExitCode {
+    let args = *args;
     // Several workers: the endpoint must answer while the refresher waits on STS.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -129,7 +130,7 @@ async fn serve(assume_args: AssumeArgs, args: AgentServeArgs) -> ExitCode {
     tracing::info!(
         addr = %agent.addr(),
         url = %agent.credentials_url(),
-        health = ?agent.health_addr().map(|a| a.to_string()),
+        health = %agent.health_addr().map(|a| a.to_string()).unwrap_or_default(),
         token_file = %agent.token_path().display(),
         token_generated = agent.token_created(),
         role = %role,
@@ -176,7 +177,16 @@ async fn exec(args: AgentExecArgs) -> ExitCode {
         health_addr: None,
         limits: Limits::default(),
     };
-    let agent = match Agent::start(source, clock, &listen, None, false, RefreshPolicy::default()).await {
+    let agent = match Agent::start(
+        source,
+        clock,
+        &listen,
+        None,
+        false,
+        RefreshPolicy::default(),
+    )
+    .await
+    {
         Ok(agent) => agent,
         Err(e) => {
             tracing::error!("{e}");

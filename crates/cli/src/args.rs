@@ -102,7 +102,7 @@ pub enum Command {
     /// Run a deployment command and stream its output and exit code back (production side).
     Run(RunArgs),
     /// Serve an assumed role's credentials over the container-credentials protocol.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// Check AWS config files and account aliases against the naming convention.
     Accounts(AccountsArgs),
     /// Show the account, alias and environment the current credentials belong to.
