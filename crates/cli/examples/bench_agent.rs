@@ -1,0 +1,258 @@
+//! Figures for `airlock agent` against a moto server on loopback; run through
+//! `bench/agent.sh`, which builds the release binary this times.
+//!
+//! - start to ready: process start until `/readyz` answers 200 (config, SDK set-up, one
+//!   AssumeRole);
+//! - a credentials request answered from the cache, on one keep-alive connection, and the
+//!   throughput of 32 connections at once;
+//! - side by side, the peer design: AssumeRole on every request (what an agent without a
+//!   cache, or with STS on the request path, costs), through the AWS SDK for Rust to the same
+//!   moto server; real STS adds a network round trip and its own latency on top;
+//! - the agent's resident memory after the load.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use airlock_testsupport::MotoServer;
+
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/bench";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Agent {
+    child: Child,
+    addr: SocketAddr,
+    token: String,
+    started: Instant,
+    _dir: tempfile::TempDir,
+}
+
+fn start_agent(bin: &str, moto: &MotoServer) -> Agent {
+    let dir = tempfile::tempdir().unwrap();
+    let token_path = dir.path().join("token");
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["agent", "--role-arn", ROLE_ARN, "--port", "0", "--log-format", "json"])
+        .arg("--token-file")
+        .arg(&token_path)
+        .envs(moto.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("\"agent listening\"") {
+                let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(json["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let token = std::fs::read_to_string(&token_path).unwrap();
+    Agent {
+        child,
+        addr,
+        token,
+        started,
+        _dir: dir,
+    }
+}
+
+/// A keep-alive HTTP/1.1 client for one connection.
+struct Connection {
+    reader: BufReader<TcpStream>,
+    request: Vec<u8>,
+}
+
+impl Connection {
+    fn open(addr: SocketAddr, path: &str, token: Option<&str>) -> Connection {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let auth = token
+            .map(|t| format!("Authorization: {t}\r\n"))
+            .unwrap_or_default();
+        Connection {
+            reader: BufReader::new(stream),
+            request: format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\n").into_bytes(),
+        }
+    }
+
+    /// Sends the request and reads the whole answer; returns the status.
+    fn get(&mut self) -> u16 {
+        self.reader.get_mut().write_all(&self.request).unwrap();
+        let mut status = 0;
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            if status == 0 {
+                status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            } else if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            } else if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body).unwrap();
+        status
+    }
+}
+
+fn wait_ready(agent: &Agent) -> Duration {
+    loop {
+        let mut probe = Connection::open(agent.addr, "/readyz", None);
+        if probe.get() == 200 {
+            return agent.started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let bin = std::env::var("AIRLOCK_BIN").expect("AIRLOCK_BIN: the airlock binary to time");
+    let starts = env_usize("STARTS", 10);
+    let requests = env_usize("REQUESTS", 20_000);
+    let sts_requests = env_usize("STS_REQUESTS", 200);
+    let moto = MotoServer::start().unwrap();
+
+    // Start to ready.
+    let mut ready = Vec::new();
+    for _ in 0..starts {
+        let mut agent = start_agent(&bin, &moto);
+        ready.push(wait_ready(&agent));
+        let _ = agent.child.kill();
+        let _ = agent.child.wait();
+    }
+    ready.sort();
+
+    // Cached answers, one connection.
+    let mut agent = start_agent(&bin, &moto);
+    wait_ready(&agent);
+    let mut connection = Connection::open(agent.addr, "/v1/credentials", Some(&agent.token));
+    for _ in 0..1000 {
+        assert_eq!(connection.get(), 200);
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let t = Instant::now();
+        assert_eq!(connection.get(), 200);
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+
+    // Throughput: 32 connections at once.
+    let per_connection = requests / 32;
+    let t = Instant::now();
+    let threads: Vec<_> = (0..32)
+        .map(|_| {
+            let (addr, token) = (agent.addr, agent.token.clone());
+            std::thread::spawn(move || {
+                let mut c = Connection::open(addr, "/v1/credentials", Some(&token));
+                for _ in 0..per_connection {
+                    assert_eq!(c.get(), 200);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let throughput = (per_connection * 32) as f64 / t.elapsed().as_secs_f64();
+    let rss = rss_kib(agent.child.id(), "VmRSS:");
+    let hwm = rss_kib(agent.child.id(), "VmHWM:");
+    let _ = agent.child.kill();
+    let _ = agent.child.wait();
+
+    // The peer design: AssumeRole per request, through the SDK, to the same server.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut sts_latencies = runtime.block_on(async {
+        let sts = airlock_aws::aws_sdk_sts::Client::new(&moto.sdk_config());
+        let mut out = Vec::with_capacity(sts_requests);
+        for i in 0..sts_requests + 10 {
+            let t = Instant::now();
+            sts.assume_role()
+                .role_arn(ROLE_ARN)
+                .role_session_name("bench")
+                .send()
+                .await
+                .unwrap();
+            if i >= 10 {
+                out.push(t.elapsed());
+            }
+        }
+        out
+    });
+    sts_latencies.sort();
+
+    println!("airlock agent, {} on loopback against moto", std::env::consts::ARCH);
+    println!();
+    println!("{:<44} {:>14} {:>14} {:>14}", "", "p50", "p99", "max");
+    println!(
+        "{:<44} {:>14} {:>14} {:>14}",
+        format!("start to ready ({starts} starts)"),
+        ms(percentile(&ready, 0.5)),
+        ms(percentile(&ready, 0.99)),
+        ms(*ready.last().unwrap())
+    );
+    println!(
+        "{:<44} {:>14} {:>14} {:>14}",
+        format!("airlock agent: cached answer ({requests} req)"),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap())
+    );
+    println!(
+        "{:<44} {:>14} {:>14} {:>14}",
+        format!("peer design: AssumeRole per request ({sts_requests})"),
+        ms(percentile(&sts_latencies, 0.5)),
+        ms(percentile(&sts_latencies, 0.99)),
+        ms(*sts_latencies.last().unwrap())
+    );
+    println!();
+    println!(
+        "p50 speed-up of the cache over STS on the request path: {:.0}x",
+        percentile(&sts_latencies, 0.5).as_secs_f64() / percentile(&latencies, 0.5).as_secs_f64()
+    );
+    println!("throughput, 32 keep-alive connections: {throughput:.0} requests/s");
+    println!(
+        "agent memory after the load: {:.1} MiB resident, {:.1} MiB peak",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+}
