@@ -50,7 +50,15 @@ fn start_agent(bin: &str, moto: &MotoServer) -> Agent {
     let token_path = dir.path().join("token");
     let started = Instant::now();
     let mut child = Command::new(bin)
-        .args(["agent", "--role-arn", ROLE_ARN, "--port", "0", "--log-format", "json"])
+        .args([
+            "agent",
+            "--role-arn",
+            ROLE_ARN,
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+        ])
         .arg("--token-file")
         .arg(&token_path)
         .envs(moto.env())
@@ -65,7 +73,13 @@ fn start_agent(bin: &str, moto: &MotoServer) -> Agent {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("\"agent listening\"") {
                 let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = tx.send(json["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap());
+                let _ = tx.send(
+                    json["addr"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<SocketAddr>()
+                        .unwrap(),
+                );
             }
         }
     });
@@ -109,7 +123,11 @@ impl Connection {
             line.clear();
             self.reader.read_line(&mut line).unwrap();
             if status == 0 {
-                status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                status = line
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
             } else if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 length = v.trim().parse().unwrap();
             } else if line == "\r\n" {
@@ -220,7 +238,10 @@ fn main() {
     });
     sts_latencies.sort();
 
-    println!("airlock agent, {} on loopback against moto", std::env::consts::ARCH);
+    println!(
+        "airlock agent, {} on loopback against moto",
+        std::env::consts::ARCH
+    );
     println!();
     println!("{:<44} {:>14} {:>14} {:>14}", "", "p50", "p99", "max");
     println!(

@@ -338,10 +338,11 @@ async fn rust_sdk_client() {
 #[test]
 fn a_thousand_concurrent_cold_requests_cause_exactly_one_assume_role() {
     let moto = MotoServer::start().expect("moto starts");
-    // The first AssumeRole takes 1.5 s, so every request below arrives while the cache is cold.
+    // The first AssumeRole takes 3 s, so every request below arrives while the cache is cold
+    // (the 503 from /readyz just before the burst shows it), even on a loaded machine.
     let proxy = FaultProxy::start(
         &moto.endpoint(),
-        FaultPlan::scripted([Fault::Delay(Duration::from_millis(1500))]).only_for(["AssumeRole"]),
+        FaultPlan::scripted([Fault::Delay(Duration::from_secs(3))]).only_for(["AssumeRole"]),
     )
     .unwrap();
     let agent = AgentProcess::start(&moto, &proxy.endpoint(), &[]);
