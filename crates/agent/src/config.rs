@@ -443,4 +443,29 @@ mod tests {
             assert!(validate_source_identity(bad).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_becomes_a_valid_session_name(raw in "\\PC{0,100}") {
+            let name = sanitize_session_name(&raw);
+            proptest::prop_assert!((2..=64).contains(&name.len()), "{name:?}");
+            proptest::prop_assert!(name.chars().all(is_iam_name_char), "{name:?}");
+        }
+
+        #[test]
+        fn what_the_parsers_accept_is_well_formed_and_nothing_panics(raw in "\\PC{0,100}") {
+            if let Ok(arn) = RoleArn::parse(&raw) {
+                proptest::prop_assert_eq!(arn.as_str(), raw.as_str());
+                proptest::prop_assert!(arn.account_id().bytes().all(|b| b.is_ascii_digit()));
+                proptest::prop_assert_eq!(arn.account_id().len(), 12);
+            }
+            if let Ok(tags) = parse_session_tags(std::slice::from_ref(&raw)) {
+                proptest::prop_assert_eq!(tags.len(), 1);
+                proptest::prop_assert!(!tags[0].0.is_empty());
+            }
+            if let Ok(id) = validate_source_identity(&raw) {
+                proptest::prop_assert!((2..=64).contains(&id.len()));
+            }
+        }
+    }
 }

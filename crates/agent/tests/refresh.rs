@@ -143,6 +143,37 @@ async fn over_48_simulated_hours_served_credentials_keep_15_minutes_and_sts_is_c
     assert_eq!(cache.metrics().refresh_failures(), 0);
 }
 
+/// A loopback listener on a free port, with a short cold wait so a 503 comes quickly.
+fn loopback(cold_wait: Duration, health: bool) -> ListenConfig {
+    let free = SocketAddr::from(([127, 0, 0, 1], 0));
+    ListenConfig {
+        addr: free,
+        allow_non_loopback: false,
+        health_addr: health.then_some(free),
+        limits: Limits {
+            cold_wait,
+            ..Limits::default()
+        },
+    }
+}
+
+async fn start_agent(
+    sts: &FakeSts,
+    listen: &ListenConfig,
+    token: Option<&std::path::Path>,
+    policy: RefreshPolicy,
+) -> Result<Agent, airlock_agent::AgentError> {
+    Agent::start(
+        sts.clone(),
+        Arc::new(sts.clock.clone()),
+        listen,
+        token,
+        false,
+        policy,
+    )
+    .await
+}
+
 /// One GET over a fresh connection; returns the status and the body.
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -177,29 +208,14 @@ async fn during_an_sts_outage_valid_credentials_are_served_until_expiry_then_503
     let sts = FakeSts::new(&clock, HOUR);
     let dir = tempfile::tempdir().unwrap();
     let token_path = dir.path().join("token");
-    let listen = ListenConfig {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        allow_non_loopback: false,
-        health_addr: None,
-        limits: Limits {
-            cold_wait: Duration::from_millis(200),
-            ..Limits::default()
-        },
-    };
     let policy = RefreshPolicy {
         seed: Some(7),
         ..RefreshPolicy::default()
     };
-    let agent = Agent::start(
-        sts.clone(),
-        Arc::new(clock.clone()),
-        &listen,
-        Some(&token_path),
-        false,
-        policy,
-    )
-    .await
-    .unwrap();
+    let listen = loopback(Duration::from_millis(200), false);
+    let agent = start_agent(&sts, &listen, Some(&token_path), policy)
+        .await
+        .unwrap();
     agent.wait_ready(Duration::from_secs(5)).await.unwrap();
     let token = std::fs::read_to_string(&token_path).unwrap();
     let addr = agent.addr();
@@ -284,25 +300,10 @@ async fn a_cold_start_that_cannot_reach_sts_answers_503_after_the_cold_wait_and_
     let clock = ManualClock::new(start_time());
     let sts = FakeSts::new(&clock, HOUR);
     sts.down.store(true, Ordering::SeqCst);
-    let listen = ListenConfig {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        allow_non_loopback: false,
-        health_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        limits: Limits {
-            cold_wait: Duration::from_millis(100),
-            ..Limits::default()
-        },
-    };
-    let agent = Agent::start(
-        sts.clone(),
-        Arc::new(clock.clone()),
-        &listen,
-        None,
-        false,
-        RefreshPolicy::default(),
-    )
-    .await
-    .unwrap();
+    let listen = loopback(Duration::from_millis(100), true);
+    let agent = start_agent(&sts, &listen, None, RefreshPolicy::default())
+        .await
+        .unwrap();
     let token = std::fs::read_to_string(agent.token_path()).unwrap();
     agent.cache().wait_attempts(1).await;
     let (status, _) = get(agent.addr(), "/v1/credentials", Some(&token)).await;
@@ -326,16 +327,12 @@ async fn a_non_loopback_address_is_refused_unless_forced() {
     let clock = ManualClock::new(start_time());
     let listen = ListenConfig {
         addr: "192.0.2.10:9911".parse().unwrap(),
-        allow_non_loopback: false,
-        health_addr: None,
-        limits: Limits::default(),
+        ..loopback(Duration::from_secs(5), false)
     };
-    let err = Agent::start(
-        FakeSts::new(&clock, HOUR),
-        Arc::new(clock.clone()),
+    let err = start_agent(
+        &FakeSts::new(&clock, HOUR),
         &listen,
         None,
-        false,
         RefreshPolicy::default(),
     )
     .await

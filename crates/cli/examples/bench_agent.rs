@@ -13,11 +13,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use airlock_testsupport::MotoServer;
+use airlock_testsupport::{LoggedChild, MotoServer};
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/bench";
 
@@ -38,7 +37,7 @@ fn ms(d: Duration) -> String {
 }
 
 struct Agent {
-    child: Child,
+    process: LoggedChild,
     addr: SocketAddr,
     token: String,
     started: Instant,
@@ -49,44 +48,29 @@ fn start_agent(bin: &str, moto: &MotoServer) -> Agent {
     let dir = tempfile::tempdir().unwrap();
     let token_path = dir.path().join("token");
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .args([
-            "agent",
-            "--role-arn",
-            ROLE_ARN,
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-        ])
-        .arg("--token-file")
-        .arg(&token_path)
-        .envs(moto.env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    let process = LoggedChild::spawn(
+        Command::new(bin)
+            .args([
+                "agent",
+                "--role-arn",
+                ROLE_ARN,
+                "--port",
+                "0",
+                "--log-format",
+                "json",
+            ])
+            .arg("--token-file")
+            .arg(&token_path)
+            .envs(moto.env()),
+    )
+    .unwrap();
+    let listening = process
+        .wait_for_message("agent listening", Duration::from_secs(30))
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("\"agent listening\"") {
-                let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = tx.send(
-                    json["addr"]
-                        .as_str()
-                        .unwrap()
-                        .parse::<SocketAddr>()
-                        .unwrap(),
-                );
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let addr = listening["addr"].as_str().unwrap().parse().unwrap();
     let token = std::fs::read_to_string(&token_path).unwrap();
     Agent {
-        child,
+        process,
         addr,
         token,
         started,
@@ -169,15 +153,13 @@ fn main() {
     // Start to ready.
     let mut ready = Vec::new();
     for _ in 0..starts {
-        let mut agent = start_agent(&bin, &moto);
+        let agent = start_agent(&bin, &moto);
         ready.push(wait_ready(&agent));
-        let _ = agent.child.kill();
-        let _ = agent.child.wait();
     }
     ready.sort();
 
     // Cached answers, one connection.
-    let mut agent = start_agent(&bin, &moto);
+    let agent = start_agent(&bin, &moto);
     wait_ready(&agent);
     let mut connection = Connection::open(agent.addr, "/v1/credentials", Some(&agent.token));
     for _ in 0..1000 {
@@ -209,10 +191,9 @@ fn main() {
         thread.join().unwrap();
     }
     let throughput = (per_connection * 32) as f64 / t.elapsed().as_secs_f64();
-    let rss = rss_kib(agent.child.id(), "VmRSS:");
-    let hwm = rss_kib(agent.child.id(), "VmHWM:");
-    let _ = agent.child.kill();
-    let _ = agent.child.wait();
+    let rss = rss_kib(agent.process.id(), "VmRSS:");
+    let hwm = rss_kib(agent.process.id(), "VmHWM:");
+    drop(agent);
 
     // The peer design: AssumeRole per request, through the SDK, to the same server.
     let runtime = tokio::runtime::Builder::new_current_thread()

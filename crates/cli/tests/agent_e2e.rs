@@ -9,14 +9,15 @@
 // A test's panics are its failure reports; unwrapping setup steps says no less than expect.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use airlock_testsupport::{Fault, FaultPlan, FaultProxy, MotoServer, REGION, workspace_root};
+use airlock_testsupport::{
+    Fault, FaultPlan, FaultProxy, LoggedChild, MotoServer, REGION, workspace_root,
+};
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/orders-api";
 /// What the session name is derived from (the downward API's variables), and the result.
@@ -38,10 +39,10 @@ fn aws_cli() -> PathBuf {
 
 /// A running `airlock agent`, its stderr collected line by line.
 struct AgentProcess {
-    child: Child,
+    process: LoggedChild,
     addr: SocketAddr,
+    health: Option<SocketAddr>,
     token_path: PathBuf,
-    log: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -51,63 +52,41 @@ impl AgentProcess {
     fn start(moto: &MotoServer, sts_endpoint: &str, extra: &[&str]) -> AgentProcess {
         let dir = tempfile::tempdir().unwrap();
         let token_path = dir.path().join("token");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
-            .args([
-                "agent",
-                "--role-arn",
-                ROLE_ARN,
-                "--port",
-                "0",
-                "--log-format",
-                "json",
-                "-vv",
-            ])
-            .arg("--token-file")
-            .arg(&token_path)
-            .args(extra)
-            .envs(moto.env())
-            .env("AWS_ENDPOINT_URL", sts_endpoint)
-            .env("POD_NAMESPACE", POD_NAMESPACE)
-            .env("POD_NAME", POD_NAME)
-            .env_remove("AIRLOCK_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("airlock agent starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("\"agent listening\"") {
-                    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-                    let _ = tx.send(
-                        json["addr"]
-                            .as_str()
-                            .unwrap()
-                            .parse::<SocketAddr>()
-                            .unwrap(),
-                    );
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the agent did not start:\n{}", log.lock().unwrap());
-            }
-        };
+        let process = LoggedChild::spawn(
+            Command::new(env!("CARGO_BIN_EXE_airlock"))
+                .args([
+                    "agent",
+                    "--role-arn",
+                    ROLE_ARN,
+                    "--port",
+                    "0",
+                    "--log-format",
+                    "json",
+                    "-vv",
+                ])
+                .arg("--token-file")
+                .arg(&token_path)
+                .args(extra)
+                .envs(moto.env())
+                .env("AWS_ENDPOINT_URL", sts_endpoint)
+                .env("POD_NAMESPACE", POD_NAMESPACE)
+                .env("POD_NAME", POD_NAME)
+                .env_remove("AIRLOCK_LOG"),
+        )
+        .unwrap();
+        let listening = process
+            .wait_for_message("agent listening", Duration::from_secs(30))
+            .unwrap();
+        let addr = listening["addr"].as_str().unwrap().parse().unwrap();
+        let health = listening["health"]
+            .as_str()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.parse().unwrap());
         AgentProcess {
-            child,
+            process,
             addr,
+            health,
             token_path,
-            log,
             _dir: dir,
         }
     }
@@ -145,11 +124,12 @@ impl AgentProcess {
 
     /// Stops the agent with SIGTERM, as Kubernetes does, and returns its whole log.
     fn stop(mut self) -> String {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let child = &mut self.process.child;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = child.try_wait().unwrap() {
                 assert_eq!(status.code(), Some(0), "a clean stop exits 0");
                 break;
             }
@@ -159,15 +139,28 @@ impl AgentProcess {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The reader thread drains what was written before the exit.
         std::thread::sleep(Duration::from_millis(100));
-        self.log.lock().unwrap().clone()
+        assert!(
+            !self.token_path.exists(),
+            "the generated token is removed at shutdown"
+        );
+        self.process.log()
     }
-}
 
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Stops the agent and checks its whole log against what it must never contain: the
+    /// credentials it served last, the token, and `more`.
+    fn stop_and_scan_log(self, more: &[String]) -> String {
+        let creds = served(&self);
+        let mut secrets = vec![
+            creds["SecretAccessKey"].as_str().unwrap().to_owned(),
+            creds["Token"].as_str().unwrap().to_owned(),
+            self.token(),
+        ];
+        secrets.extend_from_slice(more);
+        let log = self.stop();
+        assert_no_secret_in(&log, &secrets);
+        log
     }
 }
 
@@ -223,7 +216,7 @@ fn wait_ready(agent: &AgentProcess) {
         assert!(
             Instant::now() < deadline,
             "not ready:\n{}",
-            agent.log.lock().unwrap()
+            agent.process.log()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -302,18 +295,8 @@ fn boto3_the_aws_cli_and_the_rust_sdk_get_the_assumed_role_through_the_agent() {
 
     // Three clients, one set of credentials: the agent called STS once.
     assert_eq!(proxy.count("AssumeRole"), 1);
-    let creds = served(&agent);
-    assert_eq!(creds["AccountId"], "123456789012");
-    let token = agent.token();
-    let log = agent.stop();
-    assert_no_secret_in(
-        &log,
-        &[
-            creds["SecretAccessKey"].as_str().unwrap().to_owned(),
-            creds["Token"].as_str().unwrap().to_owned(),
-            token,
-        ],
-    );
+    assert_eq!(served(&agent)["AccountId"], "123456789012");
+    let log = agent.stop_and_scan_log(&[]);
     assert!(log.contains("credentials refreshed"), "{log}");
 }
 
@@ -410,16 +393,7 @@ fn a_thousand_concurrent_cold_requests_cause_exactly_one_assume_role() {
         metrics.contains("airlock_agent_requests_total{status=\"200\"} 1000"),
         "{metrics}"
     );
-    let creds = served(&agent);
-    let log = agent.stop();
-    assert_no_secret_in(
-        &log,
-        &[
-            creds["SecretAccessKey"].as_str().unwrap().to_owned(),
-            creds["Token"].as_str().unwrap().to_owned(),
-            token,
-        ],
-    );
+    agent.stop_and_scan_log(&[]);
 }
 
 #[test]
@@ -496,7 +470,7 @@ fn the_endpoint_refuses_missing_and_wrong_tokens_other_methods_and_oversized_req
 
     // Health routes need no token, and the health listener never serves credentials.
     assert_eq!(get(addr, "/healthz", None).0, 200);
-    let health = agent_health_addr(&agent);
+    let health = agent.health.expect("a health listener");
     assert_eq!(get(health, "/healthz", None).0, 200);
     assert_eq!(get(health, "/readyz", None).0, 200);
     assert_eq!(get(health, "/v1/credentials", Some(&token)).0, 404);
@@ -511,31 +485,7 @@ fn the_endpoint_refuses_missing_and_wrong_tokens_other_methods_and_oversized_req
         assert!(metrics.contains(expected), "{expected} in\n{metrics}");
     }
 
-    let creds = served(&agent);
-    let log = agent.stop();
-    assert_no_secret_in(
-        &log,
-        &[
-            creds["SecretAccessKey"].as_str().unwrap().to_owned(),
-            creds["Token"].as_str().unwrap().to_owned(),
-            token,
-            near,
-        ],
-    );
-}
-
-fn agent_health_addr(agent: &AgentProcess) -> SocketAddr {
-    let log = agent.log.lock().unwrap();
-    let line = log
-        .lines()
-        .find(|l| l.contains("\"agent listening\""))
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_str(line).unwrap();
-    json["health"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no health address in {line}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}: {line}"))
+    agent.stop_and_scan_log(&[near]);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod fixtures;
 mod moto;
+mod process;
 mod proxy;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ pub use moto::{
     ACCOUNT_ID, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, MotoServer, REGION, env_for,
     sdk_config_for,
 };
+pub use process::LoggedChild;
 pub use proxy::{Fault, FaultPlan, FaultProxy, FaultRates, RequestRecord};
 
 /// Why the harness could not give a test what it asked for.
@@ -30,6 +32,8 @@ pub enum HarnessError {
         context: String,
         source: std::io::Error,
     },
+    #[error("process under test: {0}")]
+    Process(String),
     #[error("fault proxy: {0}")]
     Proxy(String),
     #[error("fixture {operation}: {message}")]
