@@ -32,7 +32,6 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -D -m 0555 target/release/airlock /out/airlock
 
 # cc: glibc, libgcc_s and CA certificates (for TLS to STS), nothing else.
-# airlock:ignore DKR008 distroless has no shell or HTTP client (and airlock no probe command) to run a HEALTHCHECK with; Kubernetes probes /healthz and /readyz on 9912 instead (deploy/k8s/agent-sidecar.yaml)
 FROM gcr.io/distroless/cc-debian12:nonroot@sha256:0000000000000000000000000000000000000000000000000000000000000000
 # Owned by root and not writable: the agent cannot be modified by the user it runs as.
 COPY --from=build /out/airlock /usr/local/bin/airlock
@@ -42,5 +41,11 @@ USER 65532:65532
 # endpoint (9911) is not exposed on purpose: it listens on 127.0.0.1 only and serves the
 # containers of its own pod or task, never the network.
 EXPOSE 9912
+# Liveness for Docker and for ECS container health checks: `airlock agent probe` asks
+# /healthz, which never depends on STS, so an STS outage does not get the container replaced
+# while it still serves valid credentials. For an ECS `dependsOn: HEALTHY` that should mean
+# "credentials held", give the task definition `airlock agent probe --ready` instead.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/airlock", "agent", "probe", "--url", "http://127.0.0.1:9912/healthz"]
 ENTRYPOINT ["/usr/local/bin/airlock", "agent"]
 CMD ["--log-format", "json", "--health-listen", "0.0.0.0:9912"]

@@ -6,7 +6,7 @@
 //! - [`cache`]: the single-flight cache and its refresher, over a [`source::CredentialSource`]
 //!   (STS in [`sts`], fakes in tests) and a [`clock::Clock`];
 //! - [`server`]: the HTTP endpoint and health routes; [`token`]: its authorization token;
-//! - [`exec`]: the agent for one command.
+//! - [`exec`]: the agent for one command; [`probe`]: a health check for shell-less images.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod exec;
 pub mod metrics;
+pub mod probe;
 pub mod server;
 pub mod source;
 pub mod sts;

@@ -12,7 +12,9 @@ use airlock_agent::server::Limits;
 use airlock_agent::sts::StsSource;
 use airlock_agent::{Agent, Clock, ListenConfig, RefreshPolicy, SystemClock};
 
-use crate::args::{AgentArgs, AgentCommand, AgentExecArgs, AgentServeArgs, AssumeArgs};
+use crate::args::{
+    AgentArgs, AgentCommand, AgentExecArgs, AgentProbeArgs, AgentServeArgs, AssumeArgs,
+};
 use crate::exit::Exit;
 
 /// `airlock agent`: the agent could not run (a listener could not bind).
@@ -22,22 +24,47 @@ const EXIT_AGENT_FAILED: u8 = 3;
 const EXIT_EXEC_AGENT_FAILED: u8 = 125;
 
 pub fn run(args: Box<AgentArgs>) -> ExitCode {
-    let args = *args;
+    let AgentArgs {
+        exec: command,
+        assume,
+        serve: serve_args,
+    } = *args;
+    match command {
+        Some(AgentCommand::Probe(probe_args)) => probe(&probe_args),
+        Some(AgentCommand::Exec(exec_args)) => block_on(exec(exec_args)),
+        None => block_on(serve(assume, serve_args)),
+    }
+}
+
+fn block_on(task: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     // Several workers: the endpoint must answer while the refresher waits on STS.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
-        Err(e) => return usage(format!("starting the async runtime: {e}")),
-    };
-    runtime.block_on(async move {
-        match args.exec {
-            Some(AgentCommand::Exec(exec_args)) => exec(exec_args).await,
-            None => serve(args.assume, args.serve).await,
+        Ok(runtime) => runtime.block_on(task),
+        Err(e) => usage(format!("starting the async runtime: {e}")),
+    }
+}
+
+/// Docker's HEALTHCHECK reads 0 as healthy and 1 as unhealthy.
+fn probe(args: &AgentProbeArgs) -> ExitCode {
+    let url = if args.ready {
+        match airlock_agent::probe::readiness_url(&args.url) {
+            Ok(url) => url,
+            Err(e) => return usage(format!("--url {e}")),
         }
-    })
+    } else {
+        args.url.clone()
+    };
+    match airlock_agent::probe::probe(&url, Duration::from_secs(args.timeout.max(1))) {
+        Ok(()) => Exit::Ok.into(),
+        Err(reason) => {
+            tracing::error!("unhealthy: {reason}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn usage(message: impl std::fmt::Display) -> ExitCode {

@@ -272,6 +272,22 @@ pub enum AgentCommand {
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE and web
     /// identity settings, and sees an empty shared credentials file. Exits with CMD's code.
     Exec(AgentExecArgs),
+    /// Check a running agent's health, for Docker's HEALTHCHECK and ECS container health
+    /// checks in images without a shell: exit 0 when the URL answers 200, 1 otherwise.
+    Probe(AgentProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentProbeArgs {
+    /// The route to ask: /healthz by default (liveness, never depends on STS).
+    #[arg(long, default_value = "http://127.0.0.1:9912/healthz")]
+    pub url: String,
+    /// Ask /readyz on the URL's listener instead: healthy only while credentials are held.
+    #[arg(long)]
+    pub ready: bool,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -474,6 +474,33 @@ fn the_endpoint_refuses_missing_and_wrong_tokens_other_methods_and_oversized_req
     assert_eq!(get(health, "/healthz", None).0, 200);
     assert_eq!(get(health, "/readyz", None).0, 200);
     assert_eq!(get(health, "/v1/credentials", Some(&token)).0, 404);
+    // `airlock agent probe`, the health check of the shell-less image: 0 healthy, 1 not.
+    let probe = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(["agent", "probe"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let healthz = format!("http://{health}/healthz");
+    assert_eq!(probe(&["--url", &healthz]).status.code(), Some(0));
+    assert_eq!(
+        probe(&["--url", &healthz, "--ready"]).status.code(),
+        Some(0)
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = probe(&[
+        "--url",
+        &format!("http://{closed}/healthz"),
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
+
     let (status, metrics) = get(health, "/metrics", None);
     assert_eq!(status, 200);
     for expected in [
