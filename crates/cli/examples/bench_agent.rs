@@ -3,8 +3,8 @@
 //!
 //! - start to ready: process start until `/readyz` answers 200 (config, SDK set-up, one
 //!   AssumeRole);
-//! - a credentials request answered from the cache, on one keep-alive connection, and the
-//!   throughput of 32 connections at once;
+//! - credentials requests answered from the cache on 1 to 32 keep-alive connections at once:
+//!   requests per second, and p50/p99 of every request;
 //! - side by side, the peer design: AssumeRole on every request (what an agent without a
 //!   cache, or with STS on the request path, costs), through the AWS SDK for Rust to the same
 //!   moto server; real STS adds a network round trip and its own latency on top;
@@ -134,6 +134,51 @@ fn wait_ready(agent: &Agent) -> Duration {
     }
 }
 
+struct Load {
+    connections: usize,
+    per_second: f64,
+    /// Every request's latency, sorted.
+    latencies: Vec<Duration>,
+}
+
+/// `total` requests over `connections` keep-alive connections started together.
+fn load(agent: &Agent, connections: usize, total: usize) -> Load {
+    let per_connection = (total / connections).max(1);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(connections + 1));
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let (addr, token, start) = (agent.addr, agent.token.clone(), start.clone());
+            std::thread::spawn(move || {
+                let mut c = Connection::open(addr, "/v1/credentials", Some(&token));
+                for _ in 0..200 {
+                    assert_eq!(c.get(), 200);
+                }
+                start.wait();
+                let mut latencies = Vec::with_capacity(per_connection);
+                for _ in 0..per_connection {
+                    let t = Instant::now();
+                    assert_eq!(c.get(), 200);
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    start.wait();
+    let t = Instant::now();
+    let mut latencies: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|thread| thread.join().unwrap())
+        .collect();
+    let elapsed = t.elapsed();
+    latencies.sort();
+    Load {
+        connections,
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        latencies,
+    }
+}
+
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -146,7 +191,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 fn main() {
     let bin = std::env::var("AIRLOCK_BIN").expect("AIRLOCK_BIN: the airlock binary to time");
     let starts = env_usize("STARTS", 10);
-    let requests = env_usize("REQUESTS", 20_000);
+    let requests = env_usize("REQUESTS", 50_000);
     let sts_requests = env_usize("STS_REQUESTS", 200);
     let moto = MotoServer::start().unwrap();
 
@@ -158,39 +203,13 @@ fn main() {
     }
     ready.sort();
 
-    // Cached answers, one connection.
+    // Cached answers under keep-alive load: N connections at once, each timing every request.
     let agent = start_agent(&bin, &moto);
     wait_ready(&agent);
-    let mut connection = Connection::open(agent.addr, "/v1/credentials", Some(&agent.token));
-    for _ in 0..1000 {
-        assert_eq!(connection.get(), 200);
-    }
-    let mut latencies = Vec::with_capacity(requests);
-    for _ in 0..requests {
-        let t = Instant::now();
-        assert_eq!(connection.get(), 200);
-        latencies.push(t.elapsed());
-    }
-    latencies.sort();
-
-    // Throughput: 32 connections at once.
-    let per_connection = requests / 32;
-    let t = Instant::now();
-    let threads: Vec<_> = (0..32)
-        .map(|_| {
-            let (addr, token) = (agent.addr, agent.token.clone());
-            std::thread::spawn(move || {
-                let mut c = Connection::open(addr, "/v1/credentials", Some(&token));
-                for _ in 0..per_connection {
-                    assert_eq!(c.get(), 200);
-                }
-            })
-        })
+    let loads: Vec<Load> = [1usize, 4, 8, 16, 32]
+        .into_iter()
+        .map(|connections| load(&agent, connections, requests))
         .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    let throughput = (per_connection * 32) as f64 / t.elapsed().as_secs_f64();
     let rss = rss_kib(agent.process.id(), "VmRSS:");
     let hwm = rss_kib(agent.process.id(), "VmHWM:");
     drop(agent);
@@ -234,10 +253,10 @@ fn main() {
     );
     println!(
         "{:<44} {:>14} {:>14} {:>14}",
-        format!("airlock agent: cached answer ({requests} req)"),
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99)),
-        ms(*latencies.last().unwrap())
+        "airlock agent: cached answer (1 connection)",
+        ms(percentile(&loads[0].latencies, 0.5)),
+        ms(percentile(&loads[0].latencies, 0.99)),
+        ms(*loads[0].latencies.last().unwrap())
     );
     println!(
         "{:<44} {:>14} {:>14} {:>14}",
@@ -248,10 +267,28 @@ fn main() {
     );
     println!();
     println!(
-        "p50 speed-up of the cache over STS on the request path: {:.0}x",
-        percentile(&sts_latencies, 0.5).as_secs_f64() / percentile(&latencies, 0.5).as_secs_f64()
+        "GET /v1/credentials, cached, keep-alive ({requests} requests per row, client on the same 2 cores)"
     );
-    println!("throughput, 32 keep-alive connections: {throughput:.0} requests/s");
+    println!(
+        "{:>12} {:>12} {:>12} {:>12} {:>12}",
+        "connections", "req/s", "p50", "p99", "max"
+    );
+    for l in &loads {
+        println!(
+            "{:>12} {:>12.0} {:>12} {:>12} {:>12}",
+            l.connections,
+            l.per_second,
+            ms(percentile(&l.latencies, 0.5)),
+            ms(percentile(&l.latencies, 0.99)),
+            ms(*l.latencies.last().unwrap())
+        );
+    }
+    println!();
+    println!(
+        "p50 speed-up of the cache (1 connection) over STS on the request path: {:.0}x",
+        percentile(&sts_latencies, 0.5).as_secs_f64()
+            / percentile(&loads[0].latencies, 0.5).as_secs_f64()
+    );
     println!(
         "agent memory after the load: {:.1} MiB resident, {:.1} MiB peak",
         rss as f64 / 1024.0,
