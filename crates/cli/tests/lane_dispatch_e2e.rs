@@ -34,47 +34,27 @@ impl Production {
             .build()
             .expect("runtime");
         let sdk = moto.sdk_config();
-        let (requests, feedback_url, key_id, pem, network, cluster, task) =
-            runtime.block_on(async {
-                let requests = fixtures::topic_with_raw_queue(&sdk, "lane-requests")
-                    .await
-                    .expect("topic");
-                let feedback_url = airlock_aws::sqs(&sdk)
-                    .create_queue()
-                    .queue_name("lane-feedback")
-                    .send()
-                    .await
-                    .expect("feedback queue")
-                    .queue_url()
-                    .expect("url")
-                    .to_string();
-                let key_id = fixtures::signing_key(&sdk).await.expect("kms key");
-                let der = airlock_aws::kms(&sdk)
-                    .get_public_key()
-                    .key_id(&key_id)
-                    .send()
-                    .await
-                    .expect("kms:GetPublicKey")
-                    .public_key()
-                    .expect("der")
-                    .as_ref()
-                    .to_vec();
-                let pem = airlock_protocol::signing::public_key_from_der_or_pem(&der)
-                    .expect("p256")
-                    .to_public_key_pem(LineEnding::LF)
-                    .expect("pem");
-                let network = fixtures::network(&sdk).await.expect("network");
-                let cluster = fixtures::cluster(&sdk, "airlock-prod")
-                    .await
-                    .expect("cluster");
-                let task = fixtures::fargate_task_definition(&sdk, "airlock-deploy", "deploy")
-                    .await
-                    .expect("task definition");
-                fixtures::ttl_table(&sdk, "airlock-lane", "pk", "ttl")
-                    .await
-                    .expect("table");
-                (requests, feedback_url, key_id, pem, network, cluster, task)
-            });
+        let (lane, target) = runtime.block_on(async {
+            let lane = fixtures::lane_endpoints(&sdk)
+                .await
+                .expect("lane endpoints");
+            let target = fixtures::deploy_target(&sdk).await.expect("deploy target");
+            fixtures::ttl_table(&sdk, "airlock-lane", "pk", "ttl")
+                .await
+                .expect("table");
+            (lane, target)
+        });
+        let pem = airlock_protocol::signing::public_key_from_der_or_pem(&lane.public_key_der)
+            .expect("p256")
+            .to_public_key_pem(LineEnding::LF)
+            .expect("pem");
+        let fixtures::LaneEndpoints {
+            requests,
+            feedback_url,
+            key_id,
+            ..
+        } = lane;
+        let (network, cluster, task) = (target.network, target.cluster_arn, target.task_definition);
         let config = format!(
             r#"[dispatch]
 table = "airlock-lane"

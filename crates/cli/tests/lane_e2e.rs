@@ -35,30 +35,16 @@ impl Lane {
             .build()
             .expect("runtime");
         let config = moto.sdk_config();
-        let (requests, feedback_url, key_id, verifying_key) = runtime.block_on(async {
-            let requests = fixtures::topic_with_raw_queue(&config, "lane-requests")
-                .await
-                .expect("topic and request queue");
-            let feedback_url = airlock_aws::sqs(&config)
-                .create_queue()
-                .queue_name("lane-feedback")
-                .send()
-                .await
-                .expect("feedback queue")
-                .queue_url()
-                .expect("queue url")
-                .to_string();
-            let key_id = fixtures::signing_key(&config).await.expect("kms key");
-            let public = airlock_aws::kms(&config)
-                .get_public_key()
-                .key_id(&key_id)
-                .send()
-                .await
-                .expect("public key");
-            let der = public.public_key().expect("der").as_ref().to_vec();
-            let verifying_key = public_key_from_der_or_pem(&der).expect("p256 key");
-            (requests, feedback_url, key_id, verifying_key)
-        });
+        let lane = runtime
+            .block_on(fixtures::lane_endpoints(&config))
+            .expect("lane endpoints");
+        let verifying_key = public_key_from_der_or_pem(&lane.public_key_der).expect("p256 key");
+        let fixtures::LaneEndpoints {
+            requests,
+            feedback_url,
+            key_id,
+            ..
+        } = lane;
         Lane {
             moto,
             runtime,

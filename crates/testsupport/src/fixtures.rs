@@ -293,3 +293,66 @@ fn missing(operation: &str, field: &str) -> HarnessError {
         message: format!("response has no {field}"),
     }
 }
+
+/// A standard SQS queue; returns its URL.
+pub async fn queue(config: &SdkConfig, name: &str) -> Result<String, HarnessError> {
+    airlock_aws::sqs(config)
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("sqs:CreateQueue", e))?
+        .queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| missing("sqs:CreateQueue", "QueueUrl"))
+}
+
+/// The production side of a lane as CI sees it: the request topic (with a queue to read what
+/// was published), the feedback queue, and the signing key with its public key.
+#[derive(Debug, Clone)]
+pub struct LaneEndpoints {
+    pub requests: TopicQueue,
+    pub feedback_url: String,
+    pub key_id: String,
+    /// The signing key's public key, DER (SubjectPublicKeyInfo), as KMS returns it.
+    pub public_key_der: Vec<u8>,
+}
+
+/// Creates `lane-requests` (topic and raw queue), `lane-feedback` and a P-256 signing key.
+pub async fn lane_endpoints(config: &SdkConfig) -> Result<LaneEndpoints, HarnessError> {
+    let requests = topic_with_raw_queue(config, "lane-requests").await?;
+    let feedback_url = queue(config, "lane-feedback").await?;
+    let key_id = signing_key(config).await?;
+    let public_key_der = airlock_aws::kms(config)
+        .get_public_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("kms:GetPublicKey", e))?
+        .public_key()
+        .map(|blob| blob.as_ref().to_vec())
+        .ok_or_else(|| missing("kms:GetPublicKey", "PublicKey"))?;
+    Ok(LaneEndpoints {
+        requests,
+        feedback_url,
+        key_id,
+        public_key_der,
+    })
+}
+
+/// Where the dispatcher starts deployment tasks: a network, the `airlock-prod` cluster and
+/// the `airlock-deploy` Fargate task definition (container `deploy`), pinned.
+#[derive(Debug, Clone)]
+pub struct DeployTarget {
+    pub network: Network,
+    pub cluster_arn: String,
+    pub task_definition: String,
+}
+
+pub async fn deploy_target(config: &SdkConfig) -> Result<DeployTarget, HarnessError> {
+    Ok(DeployTarget {
+        network: network(config).await?,
+        cluster_arn: cluster(config, "airlock-prod").await?,
+        task_definition: fargate_task_definition(config, "airlock-deploy", "deploy").await?,
+    })
+}

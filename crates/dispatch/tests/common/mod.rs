@@ -70,28 +70,23 @@ impl Stage {
 
     fn create_fixtures(&mut self) {
         let config = self.moto.sdk_config();
-        let (network, cluster_arn, task_definition, queue_url) = self.runtime.block_on(async {
-            let network = fixtures::network(&config).await.expect("network");
-            let cluster = fixtures::cluster(&config, "airlock-prod")
+        let (target, queue_url) = self.runtime.block_on(async {
+            let target = fixtures::deploy_target(&config)
                 .await
-                .expect("cluster");
-            let task = fixtures::fargate_task_definition(&config, "airlock-deploy", "deploy")
-                .await
-                .expect("task definition");
+                .expect("deploy target");
             fixtures::ttl_table(&config, TABLE, "pk", "ttl")
                 .await
                 .expect("table");
-            let queue = airlock_aws::sqs(&config)
-                .create_queue()
-                .queue_name("airlock-feedback")
-                .send()
+            let queue = fixtures::queue(&config, "airlock-feedback")
                 .await
-                .expect("feedback queue")
-                .queue_url()
-                .expect("queue url")
-                .to_string();
-            (network, cluster, task, queue)
+                .expect("feedback queue");
+            (target, queue)
         });
+        let fixtures::DeployTarget {
+            network,
+            cluster_arn,
+            task_definition,
+        } = target;
         let pem = trusted_key()
             .verifying_key()
             .to_public_key_pem(LineEnding::LF)
