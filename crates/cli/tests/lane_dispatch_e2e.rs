@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airlock_dispatch::aws::AwsPorts;
 use airlock_dispatch::{Decision, DispatchConfig, Dispatcher};
@@ -104,51 +104,51 @@ pattern = "v[0-9]+\\.[0-9]+\\.[0-9]+"
         command
     }
 
+    /// `airlock deploy --job e2e --param PARAM` in the background, its output piped.
+    fn spawn_deploy(&self, param: &str) -> std::process::Child {
+        self.airlock()
+            .args([
+                "deploy",
+                "--job",
+                "e2e",
+                "--param",
+                param,
+                "--watchdog",
+                "60s",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("airlock deploy")
+    }
+
     /// The dispatcher's SNS subscription: the next envelope on the topic's queue, handled.
     fn dispatch_next(&self) -> Decision {
-        let sqs = airlock_aws::sqs(&self.moto.sdk_config());
-        let deadline = Instant::now() + Duration::from_secs(60);
         self.runtime.block_on(async {
-            loop {
-                assert!(Instant::now() < deadline, "no request reached the topic");
-                let out = sqs
-                    .receive_message()
-                    .queue_url(&self.requests.queue_url)
-                    .wait_time_seconds(1)
-                    .send()
-                    .await
-                    .expect("receive");
-                let Some(message) = out.messages().first() else {
-                    continue;
-                };
-                sqs.delete_message()
-                    .queue_url(&self.requests.queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-                return self
-                    .dispatcher
-                    .handle_envelope(message.body().unwrap_or_default())
-                    .await
-                    .expect("dispatch");
-            }
+            let envelope = fixtures::take_message(
+                &self.moto.sdk_config(),
+                &self.requests.queue_url,
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("a request on the topic");
+            self.dispatcher
+                .handle_envelope(&envelope)
+                .await
+                .expect("dispatch")
         })
     }
 
     /// The container's environment as ECS holds it for `task_arn`.
     fn task_environment(&self, task_arn: &str) -> Vec<(String, String)> {
-        let ecs = airlock_aws::ecs(&self.moto.sdk_config());
-        let out = self
+        let task = self
             .runtime
-            .block_on(
-                ecs.describe_tasks()
-                    .cluster(&self.cluster)
-                    .tasks(task_arn)
-                    .send(),
-            )
+            .block_on(fixtures::describe_task(
+                &self.moto.sdk_config(),
+                &self.cluster,
+                task_arn,
+            ))
             .expect("ecs:DescribeTasks");
-        let task = out.tasks().first().expect("task");
         task.overrides()
             .and_then(|o| o.container_overrides().first())
             .map(|c| {
@@ -177,21 +177,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8
 #[test]
 fn deploy_through_the_real_dispatcher_prints_the_job_and_exits_with_its_code() {
     let prod = Production::start();
-    let mut deploy = prod
-        .airlock()
-        .args([
-            "deploy",
-            "--job",
-            "e2e",
-            "--param",
-            "VERSION=v1.2.3",
-            "--watchdog",
-            "60s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("airlock deploy");
+    let mut deploy = prod.spawn_deploy("VERSION=v1.2.3");
     let stdout = drain(deploy.stdout.take().expect("stdout"));
     let stderr = drain(deploy.stderr.take().expect("stderr"));
 
@@ -232,21 +218,7 @@ fn deploy_through_the_real_dispatcher_prints_the_job_and_exits_with_its_code() {
 #[test]
 fn deploy_of_a_hostile_parameter_is_refused_by_the_dispatcher_with_its_reason() {
     let prod = Production::start();
-    let mut deploy = prod
-        .airlock()
-        .args([
-            "deploy",
-            "--job",
-            "e2e",
-            "--param",
-            "VERSION=$(id)",
-            "--watchdog",
-            "60s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("airlock deploy");
+    let mut deploy = prod.spawn_deploy("VERSION=$(id)");
     let stderr = drain(deploy.stderr.take().expect("stderr"));
     let decision = prod.dispatch_next();
     assert!(

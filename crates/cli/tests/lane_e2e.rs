@@ -58,39 +58,23 @@ impl Lane {
     /// Plays the dispatcher: waits for the next signed request on the request queue, verifies
     /// it, deletes it, and returns its request id.
     fn take_request(&self) -> String {
-        let sqs = airlock_aws::sqs(&self.moto.sdk_config());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        self.runtime.block_on(async {
-            loop {
-                assert!(Instant::now() < deadline, "no deploy request arrived");
-                let received = sqs
-                    .receive_message()
-                    .queue_url(&self.requests.queue_url)
-                    .wait_time_seconds(1)
-                    .send()
-                    .await
-                    .expect("receive request");
-                let Some(message) = received.messages().first() else {
-                    continue;
-                };
-                sqs.delete_message()
-                    .queue_url(&self.requests.queue_url)
-                    .receipt_handle(message.receipt_handle().expect("receipt"))
-                    .send()
-                    .await
-                    .expect("delete request");
-                let envelope =
-                    SignedRequest::from_json(message.body().expect("body")).expect("envelope");
-                assert_eq!(envelope.key_id, self.key_id);
-                match envelope.verify(&self.verifying_key).expect("signature") {
-                    VerifiedRequest::Deploy(request) => {
-                        assert_eq!(request.job, "e2e");
-                        return request.request_id;
-                    }
-                    other => panic!("expected a deploy request, got {other:?}"),
-                }
+        let body = self
+            .runtime
+            .block_on(fixtures::take_message(
+                &self.moto.sdk_config(),
+                &self.requests.queue_url,
+                Duration::from_secs(60),
+            ))
+            .expect("a deploy request");
+        let envelope = SignedRequest::from_json(&body).expect("envelope");
+        assert_eq!(envelope.key_id, self.key_id);
+        match envelope.verify(&self.verifying_key).expect("signature") {
+            VerifiedRequest::Deploy(request) => {
+                assert_eq!(request.job, "e2e");
+                request.request_id
             }
-        })
+            other => panic!("expected a deploy request, got {other:?}"),
+        }
     }
 
     fn airlock(&self) -> Command {

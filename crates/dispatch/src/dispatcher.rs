@@ -194,12 +194,12 @@ impl<P: Ports> Dispatcher<P> {
                 )
                 .await;
         }
-        let claim = NonceClaim {
-            nonce: request.nonce.clone(),
-            request_id: request.request_id.clone(),
-            kind: "deploy",
-            ttl: request.expires_at.unix_timestamp() + NONCE_RETENTION_SECS,
-        };
+        let claim = NonceClaim::new(
+            &request.nonce,
+            &request.request_id,
+            "deploy",
+            request.expires_at,
+        );
         if let Some(decision) = self
             .claim_nonce(&claim, job_name, false, &audit_base)
             .await?
@@ -414,12 +414,12 @@ impl<P: Ports> Dispatcher<P> {
                 )
                 .await;
         }
-        let claim = NonceClaim {
-            nonce: request.nonce.clone(),
-            request_id: request.request_id.clone(),
-            kind: "cancel",
-            ttl: request.expires_at.unix_timestamp() + NONCE_RETENTION_SECS,
-        };
+        let claim = NonceClaim::new(
+            &request.nonce,
+            &request.request_id,
+            "cancel",
+            request.expires_at,
+        );
         if let Some(decision) = self
             .claim_nonce(&claim, job_name, true, &audit_base)
             .await?

@@ -7,6 +7,8 @@ use std::future::Future;
 
 use airlock_protocol::ImageRef;
 
+use crate::dispatcher::NONCE_RETENTION_SECS;
+
 /// A failure to reach a dependency. The event is retried (the Lambda invocation fails, and
 /// SNS/Lambda deliver it again); every step before it is idempotent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +27,24 @@ pub struct NonceClaim {
     pub kind: &'static str,
     /// When the record may be forgotten (Unix seconds): well after the request expired.
     pub ttl: i64,
+}
+
+impl NonceClaim {
+    /// The claim for a request that expires at `expires_at`, kept for
+    /// [`NONCE_RETENTION_SECS`] beyond that.
+    pub fn new(
+        nonce: &str,
+        request_id: &str,
+        kind: &'static str,
+        expires_at: time::OffsetDateTime,
+    ) -> Self {
+        NonceClaim {
+            nonce: nonce.to_owned(),
+            request_id: request_id.to_owned(),
+            kind,
+            ttl: expires_at.unix_timestamp() + NONCE_RETENTION_SECS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,17 +29,7 @@ fn an_accepted_request_starts_one_pinned_task_carrying_only_the_request() {
     let Decision::Started { task_arn, .. } = decision else {
         panic!("not started: {decision:?}");
     };
-    let ecs = airlock_aws::ecs(&stage.moto.sdk_config());
-    let described = stage
-        .runtime
-        .block_on(
-            ecs.describe_tasks()
-                .cluster(&stage.cluster_arn)
-                .tasks(&task_arn)
-                .send(),
-        )
-        .expect("ecs:DescribeTasks");
-    let task = described.tasks().first().expect("the task");
+    let task = stage.describe_task(&task_arn);
     assert_eq!(
         task.task_definition_arn(),
         Some(stage.task_definition.as_str())
@@ -123,17 +113,7 @@ fn cancel_stops_the_task_and_the_stopped_event_tells_the_follower_and_frees_the_
             task_arn: task_arn.clone()
         }
     );
-    let ecs = airlock_aws::ecs(&stage.moto.sdk_config());
-    let described = stage
-        .runtime
-        .block_on(
-            ecs.describe_tasks()
-                .cluster(&stage.cluster_arn)
-                .tasks(&task_arn)
-                .send(),
-        )
-        .expect("ecs:DescribeTasks");
-    let task = described.tasks().first().expect("the task");
+    let task = stage.describe_task(&task_arn);
     assert_eq!(task.desired_status(), Some("STOPPED"));
     assert!(
         task.stopped_reason()

@@ -356,3 +356,56 @@ pub async fn deploy_target(config: &SdkConfig) -> Result<DeployTarget, HarnessEr
         task_definition: fargate_task_definition(config, "airlock-deploy", "deploy").await?,
     })
 }
+
+/// Waits up to `timeout` for the next message on `queue_url` (long polls of 1 s), deletes it,
+/// and returns its body: how a test plays the consumer of a queue.
+pub async fn take_message(
+    config: &SdkConfig,
+    queue_url: &str,
+    timeout: std::time::Duration,
+) -> Result<String, HarnessError> {
+    let sqs = airlock_aws::sqs(config);
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|e| HarnessError::aws("sqs:ReceiveMessage", e))?;
+        let Some(message) = received.messages().first() else {
+            continue;
+        };
+        sqs.delete_message()
+            .queue_url(queue_url)
+            .set_receipt_handle(message.receipt_handle().map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| HarnessError::aws("sqs:DeleteMessage", e))?;
+        return Ok(message.body().unwrap_or_default().to_string());
+    }
+    Err(missing(
+        "sqs:ReceiveMessage",
+        &format!("message on {queue_url} within {}s", timeout.as_secs()),
+    ))
+}
+
+/// ECS's view of one task.
+pub async fn describe_task(
+    config: &SdkConfig,
+    cluster: &str,
+    task_arn: &str,
+) -> Result<aws_sdk_ecs::types::Task, HarnessError> {
+    airlock_aws::ecs(config)
+        .describe_tasks()
+        .cluster(cluster)
+        .tasks(task_arn)
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("ecs:DescribeTasks", e))?
+        .tasks()
+        .first()
+        .cloned()
+        .ok_or_else(|| missing("ecs:DescribeTasks", "the task"))
+}

@@ -130,6 +130,17 @@ max_len = 20000
     }
 
     /// The tasks in the cluster, running or stopped.
+    /// ECS's view of one task of the stage's cluster.
+    pub fn describe_task(&self, task_arn: &str) -> airlock_aws::aws_sdk_ecs::types::Task {
+        self.runtime
+            .block_on(fixtures::describe_task(
+                &self.moto.sdk_config(),
+                &self.cluster_arn,
+                task_arn,
+            ))
+            .expect("ecs:DescribeTasks")
+    }
+
     pub fn tasks(&self) -> Vec<String> {
         let ecs = airlock_aws::ecs(&self.moto.sdk_config());
         self.runtime.block_on(async {
