@@ -11,6 +11,8 @@ use std::process::ExitStatus;
 
 use tokio::process::Command;
 
+use crate::Agent;
+
 /// Removed from the command's environment.
 pub const REMOVED_VARIABLES: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
@@ -59,7 +61,53 @@ pub fn child_environment(
     env
 }
 
-/// How `exec` ended, for the exit code.
+/// How [`run`] ended.
+#[derive(Debug)]
+pub enum ExecOutcome {
+    /// The command ran and exited: its exit code (128 + N for signal N).
+    Exited(u8),
+    /// The command was not started because the agent had no credentials for it (or could
+    /// not prepare its environment); the reason is STS's or the file system's.
+    AgentFailed(String),
+    /// The command could not be started: not found (127) or not executable (126).
+    NotStarted { code: u8, error: std::io::Error },
+}
+
+/// Runs `command` with `agent` and stops the agent afterwards: waits up to `ready_timeout`
+/// for the first credentials, writes the empty shared-credentials file beside the token,
+/// runs the command with [`child_environment`] of this process's environment, and removes
+/// what it wrote.
+pub async fn run(
+    agent: Agent,
+    command: &[OsString],
+    ready_timeout: std::time::Duration,
+) -> ExecOutcome {
+    if let Err(reason) = agent.wait_ready(ready_timeout).await {
+        agent.shutdown().await;
+        return ExecOutcome::AgentFailed(reason);
+    }
+    let empty = agent.token_path().with_file_name("empty-credentials");
+    if let Err(e) = std::fs::write(&empty, "") {
+        agent.shutdown().await;
+        return ExecOutcome::AgentFailed(format!("cannot write {}: {e}", empty.display()));
+    }
+    let env = child_environment(
+        std::env::vars_os(),
+        &agent.credentials_url(),
+        agent.token_path(),
+        &empty,
+    );
+    tracing::debug!(url = %agent.credentials_url(), "running the command with the agent");
+    let outcome = run_child(command, env).await;
+    let _ = std::fs::remove_file(&empty);
+    agent.shutdown().await;
+    match outcome {
+        ChildOutcome::Exited(status) => ExecOutcome::Exited(exit_code(status)),
+        ChildOutcome::NotStarted { code, error } => ExecOutcome::NotStarted { code, error },
+    }
+}
+
+/// How the command ended, for the exit code.
 #[derive(Debug)]
 pub enum ChildOutcome {
     Exited(ExitStatus),

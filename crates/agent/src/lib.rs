@@ -22,7 +22,7 @@ pub mod sts;
 pub mod token;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,19 @@ pub struct ListenConfig {
     /// come from outside the pod's network namespace (kubelet's do).
     pub health_addr: Option<SocketAddr>,
     pub limits: Limits,
+}
+
+impl ListenConfig {
+    /// A free port on 127.0.0.1, no health listener, default limits: the agent for one
+    /// command (`agent exec`).
+    pub fn ephemeral_loopback() -> Self {
+        ListenConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allow_non_loopback: false,
+            health_addr: None,
+            limits: Limits::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,9 +205,4 @@ impl Agent {
         let _ = self.refresher.await;
         drop(self.token);
     }
-}
-
-/// Where `agent exec` puts the empty shared-credentials file for its command.
-pub fn empty_credentials_file(token_path: &Path) -> PathBuf {
-    token_path.with_file_name("empty-credentials")
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_agent::config::{AssumeConfig, AssumeSettings, RoleSource};
-use airlock_agent::exec::{ChildOutcome, child_environment, exit_code, run_child};
+use airlock_agent::exec::ExecOutcome;
 use airlock_agent::server::Limits;
 use airlock_agent::sts::StsSource;
 use airlock_agent::{Agent, Clock, ListenConfig, RefreshPolicy, SystemClock};
@@ -198,12 +198,7 @@ async fn exec(args: AgentExecArgs) -> ExitCode {
         Ok(source) => source,
         Err(e) => return usage(e),
     };
-    let listen = ListenConfig {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        allow_non_loopback: false,
-        health_addr: None,
-        limits: Limits::default(),
-    };
+    let listen = ListenConfig::ephemeral_loopback();
     let agent = match Agent::start(
         source,
         clock,
@@ -220,33 +215,14 @@ async fn exec(args: AgentExecArgs) -> ExitCode {
             return ExitCode::from(EXIT_EXEC_AGENT_FAILED);
         }
     };
-    if let Err(reason) = agent
-        .wait_ready(Duration::from_secs(args.ready_timeout.max(1)))
-        .await
-    {
-        tracing::error!("no credentials for the command, so it was not started: {reason}");
-        agent.shutdown().await;
-        return ExitCode::from(EXIT_EXEC_AGENT_FAILED);
-    }
-    let empty = airlock_agent::empty_credentials_file(agent.token_path());
-    if let Err(e) = std::fs::write(&empty, "") {
-        tracing::error!("cannot write {}: {e}", empty.display());
-        agent.shutdown().await;
-        return ExitCode::from(EXIT_EXEC_AGENT_FAILED);
-    }
-    let env = child_environment(
-        std::env::vars_os(),
-        &agent.credentials_url(),
-        agent.token_path(),
-        &empty,
-    );
-    tracing::debug!(url = %agent.credentials_url(), "running the command with the agent");
-    let outcome = run_child(&args.command, env).await;
-    let _ = std::fs::remove_file(&empty);
-    agent.shutdown().await;
-    match outcome {
-        ChildOutcome::Exited(status) => ExitCode::from(exit_code(status)),
-        ChildOutcome::NotStarted { code, error } => {
+    let ready_timeout = Duration::from_secs(args.ready_timeout.max(1));
+    match airlock_agent::exec::run(agent, &args.command, ready_timeout).await {
+        ExecOutcome::Exited(code) => ExitCode::from(code),
+        ExecOutcome::AgentFailed(reason) => {
+            tracing::error!("the command was not started: {reason}");
+            ExitCode::from(EXIT_EXEC_AGENT_FAILED)
+        }
+        ExecOutcome::NotStarted { code, error } => {
             let program = args.command.first().cloned().unwrap_or_else(OsString::new);
             tracing::error!("cannot run {}: {error}", program.to_string_lossy());
             ExitCode::from(code)
