@@ -298,6 +298,12 @@ fn boto3_the_aws_cli_and_the_rust_sdk_get_the_assumed_role_through_the_agent() {
     assert_eq!(served(&agent)["AccountId"], "123456789012");
     let log = agent.stop_and_scan_log(&[]);
     assert!(log.contains("credentials refreshed"), "{log}");
+    // -vv asks for trace, but the SDK's wire-level targets stay at debug for the agent.
+    let wire_traces = log
+        .lines()
+        .filter(|l| l.contains("\"level\":\"TRACE\"") && l.contains("\"target\":\"aws_smithy"))
+        .count();
+    assert_eq!(wire_traces, 0, "{log}");
 }
 
 /// Not a test of its own: the child process of the test above. It is ignored, so a normal
@@ -420,6 +426,11 @@ fn the_endpoint_refuses_missing_and_wrong_tokens_other_methods_and_oversized_req
         "errors never echo a token"
     );
     assert_eq!(get(addr, "/v1/credentials", Some(&token)).0, 200);
+    // Two Authorization headers are ambiguous, even if one holds the token.
+    let twice = format!(
+        "GET /v1/credentials HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {token}\r\nAuthorization: {near}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(exchange(addr, twice.as_bytes()).0, 400);
 
     for method in ["POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
         let request = format!(
@@ -584,6 +595,54 @@ fn agent_exec_runs_the_command_with_the_role_instead_of_the_callers_keys_and_pas
 }
 
 #[test]
+fn agent_exec_passes_sigterm_on_to_the_command_and_its_exit_code_back() {
+    let moto = MotoServer::start().expect("moto starts");
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let script = format!(
+        "trap 'exit 9' TERM; touch {}; while :; do sleep 0.1; done",
+        started.display()
+    );
+    let mut exec = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args([
+            "agent",
+            "exec",
+            "--role-arn",
+            ROLE_ARN,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .envs(moto.env())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the command did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = nix::unistd::Pid::from_raw(exec.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = exec.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agent exec did not end after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        status.code(),
+        Some(9),
+        "the command's own answer to SIGTERM"
+    );
+}
+
+#[test]
 fn agent_exec_does_not_start_the_command_without_credentials() {
     let moto = MotoServer::start().expect("moto starts");
     let proxy = FaultProxy::start(
@@ -633,6 +692,16 @@ fn bad_configuration_is_a_clear_error_with_exit_code_2() {
         (
             &["agent", "--role-arn", ROLE_ARN, "--duration", "7200"],
             "one hour",
+        ),
+        (
+            &[
+                "agent",
+                "--role-arn",
+                ROLE_ARN,
+                "--role-arn-file",
+                "/etc/hostname",
+            ],
+            "keep one",
         ),
         (
             &["agent", "--role-arn", ROLE_ARN, "--bind", "0.0.0.0"],
