@@ -13,22 +13,9 @@ use tokio::process::Command;
 
 use crate::Agent;
 
-/// Removed from the command's environment.
-pub const REMOVED_VARIABLES: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    // IRSA: web identity comes before container credentials in every SDK's chain.
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    // An outer container-credentials setting: the relative URI wins over the full one, and an
-    // inline token over nothing.
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-];
+/// Removed from the command's environment: every variable an SDK's default chain reads for
+/// credentials before it reaches the container provider.
+pub use airlock_aws::CREDENTIAL_VARIABLES as REMOVED_VARIABLES;
 
 /// The command's environment: the parent's, minus [`REMOVED_VARIABLES`], with the two
 /// container-credentials variables set, and the shared credentials file pointed at an empty

@@ -28,6 +28,23 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
 }
 
+/// The environment variables the SDKs' default credential chains read, in the order they
+/// win: static keys, profiles, IRSA's web identity, and an outer container-credentials
+/// setting (the relative URI wins over the full one, an inline token over nothing). A
+/// command that must use one given set of credentials loses all of these.
+pub const CREDENTIAL_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
 /// Connect timeout: a production endpoint answers a TCP handshake in well under this, so a
 /// longer wait means a black-holed route that retrying will fix sooner than waiting.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -102,6 +119,8 @@ pub use aws_sdk_dynamodb;
 pub use aws_sdk_ecr;
 #[cfg(feature = "ecs")]
 pub use aws_sdk_ecs;
+#[cfg(feature = "iam")]
+pub use aws_sdk_iam;
 #[cfg(feature = "kms")]
 pub use aws_sdk_kms;
 #[cfg(feature = "sns")]

@@ -13,6 +13,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use airlock_accounts::{Convention, ConventionError};
 use serde::Deserialize;
 
 use crate::finding::Severity;
@@ -24,23 +27,30 @@ pub struct Config {
     disable: Vec<String>,
     severity: BTreeMap<String, Severity>,
     exclude: Vec<String>,
+    accounts: Option<Arc<Convention>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// `[accounts]` is invalid; the error names the line.
+    #[error(transparent)]
+    Accounts(#[from] ConventionError),
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     check: CheckSection,
-    /// Other capabilities' sections (`[accounts]`, `[lane]`) are theirs to read.
+    /// Other capabilities' sections are theirs to read; anything else is a typo. (serde's
+    /// `deny_unknown_fields` cannot be combined with `flatten`, hence the check by hand.)
     #[serde(flatten)]
-    _others: BTreeMap<String, toml::Value>,
+    others: BTreeMap<String, toml::Value>,
 }
+
+/// The top-level sections of airlock.toml.
+const SECTIONS: [&str; 3] = ["check", "accounts", "lane"];
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +83,11 @@ impl Config {
             message,
         };
         let file: File = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if let Some(unknown) = file.others.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+            return Err(invalid(format!(
+                "unknown section [{unknown}] (airlock.toml has [check], [accounts] and [lane])"
+            )));
+        }
         let check = file.check;
         let canonical = |name: &str| -> Result<String, ConfigError> {
             crate::rules::find(name)
@@ -95,6 +110,7 @@ impl Config {
                 .map(|n| canonical(n))
                 .collect::<Result<_, _>>()?,
             exclude: check.exclude,
+            accounts: Convention::from_toml(text, path)?.map(Arc::new),
             ..Config::default()
         };
         for (rule, severity) in check.severity {
@@ -123,8 +139,60 @@ impl Config {
         &self.exclude
     }
 
+    /// The account naming convention, when the file has `[accounts]`.
+    pub fn accounts(&self) -> Option<Arc<Convention>> {
+        self.accounts.clone()
+    }
+
+    /// Runs only these rules (codes), whatever the file enabled: `airlock accounts lint`
+    /// runs the ACC family alone.
+    pub fn only(&mut self, codes: &[&str]) {
+        self.enable = codes.iter().map(|c| c.to_string()).collect();
+    }
+
     /// Adds a rule to the disabled set (for `--disable` on the command line).
     pub fn disable(&mut self, code: &str) {
         self.disable.push(code.to_string());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test's panic is its failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_capabilities_sections_are_accepted_and_typos_are_not() {
+        let text = "[check]\ndisable = [\"DKR004\"]\n\n[lane]\nqueue = \"q\"\n\n[accounts]\norg = \"bboq\"\nenvs = [\"dev\", \"prod\"]\n";
+        let config = Config::parse(text, "airlock.toml").unwrap();
+        assert_eq!(
+            config.accounts().map(|c| c.org.clone()).as_deref(),
+            Some("bboq")
+        );
+        let error = Config::parse("[acounts]\norg = \"bboq\"\n", "airlock.toml").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown section [acounts]"),
+            "{error}"
+        );
+        let error = Config::parse("[check]\ndisabled = []\n", "airlock.toml").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `disabled`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_convention_is_a_configuration_error_with_its_line() {
+        let error = Config::parse(
+            "[check]\n\n[accounts]\norg = \"bboq\"\nenvs = [\"dev\"]\nalias = \"{org}-{stage}\"\nprotected_envs = [\"dev\"]\n",
+            "airlock.toml",
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("airlock.toml:6: accounts.alias: unknown placeholder {stage}"),
+            "{error}"
+        );
     }
 }

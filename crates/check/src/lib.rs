@@ -172,7 +172,14 @@ fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
         .copied()
         .filter(|r| options.config.is_enabled(r.meta()))
         .collect();
-    let units: Vec<rules::Unit> = units.into_values().collect();
+    let convention = options.config.accounts();
+    let units: Vec<rules::Unit> = units
+        .into_values()
+        .map(|mut unit| {
+            unit.convention = convention.clone();
+            unit
+        })
+        .collect();
     let mut findings: Vec<Finding> = units
         .par_iter()
         .flat_map_iter(|unit| {
@@ -198,12 +205,15 @@ fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
 /// Terraform evaluates a directory as one module; everything else stands alone.
 fn unit_key(file: &SourceFile, format: Option<rules::Format>) -> String {
     match format {
-        Some(rules::Format::Terraform) => {
-            let dir = file.path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
-            format!("terraform:{dir}")
-        }
+        Some(rules::Format::Terraform) => format!("terraform:{}", directory(file)),
+        // A directory's `config` and `credentials` are one set of profiles.
+        Some(rules::Format::AwsConfig) => format!("aws-config:{}", directory(file)),
         _ => format!("file:{}", file.path),
     }
+}
+
+fn directory(file: &SourceFile) -> &str {
+    file.path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".")
 }
 
 fn sort(result: &mut ScanResult) {

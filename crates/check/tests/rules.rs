@@ -8,9 +8,13 @@ use std::path::PathBuf;
 use airlock_check::rules::{self, Format, doc};
 use airlock_check::{ScanOptions, SourceFile, scan_sources};
 
+/// The examples are read with the account convention their doc pages show; it matters to
+/// the ACC rules only.
 fn options() -> ScanOptions {
     ScanOptions {
         inline_suppressions: true,
+        config: airlock_check::Config::parse(rules::accounts::EXAMPLE_CONVENTION, "airlock.toml")
+            .unwrap_or_else(|e| panic!("the example convention: {e}")),
         ..ScanOptions::default()
     }
 }

@@ -1087,6 +1087,7 @@ mod tests {
                 fargate,
                 containers,
             })],
+            ..Unit::default()
         }
     }
 
@@ -1371,6 +1372,7 @@ mod tests {
                         .into_iter()
                         .map(Fact::EcsTaskDefinition)
                         .collect(),
+                    ..Unit::default()
                 };
                 let failing = facts(example.failing);
                 assert_eq!(failing.facts.len(), 1, "{code} {}", example.file);

@@ -70,6 +70,14 @@ pub fn render(meta: &RuleMeta) -> String {
         meta.code
     );
     let _ = writeln!(page, "## Examples");
+    if crate::rules::accounts::needs_convention(meta.code) {
+        let _ = writeln!(
+            page,
+            "\nThe examples are read with this convention in `airlock.toml`; without an \
+             `[accounts]` section the rule does not run.\n\n```toml\n{}```",
+            crate::rules::accounts::EXAMPLE_CONVENTION
+        );
+    }
     for example in meta.examples {
         let format = example_format(example.file, meta);
         let lang = fence(format, example.file);

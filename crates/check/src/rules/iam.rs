@@ -1384,7 +1384,13 @@ pub(crate) mod tests {
 
     fn run(rule: &dyn Rule, facts: Vec<Fact>) -> Vec<Finding> {
         let mut out = Vec::new();
-        rule.check(&Unit { facts }, &mut out);
+        rule.check(
+            &Unit {
+                facts,
+                ..Unit::default()
+            },
+            &mut out,
+        );
         out
     }
 

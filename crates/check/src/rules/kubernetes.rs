@@ -911,6 +911,7 @@ pub(crate) mod tests {
                 pod_security: pod,
                 containers,
             })],
+            ..Unit::default()
         }
     }
 
@@ -1386,6 +1387,7 @@ pub(crate) mod tests {
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
         Unit {
             facts: parsed.facts,
+            ..Unit::default()
         }
     }
 

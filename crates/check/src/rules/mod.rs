@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use crate::finding::{Finding, Severity};
 use crate::model::Fact;
 
+pub mod accounts;
 pub mod containers;
 pub mod doc;
 pub mod dockerfile;
@@ -107,6 +108,8 @@ pub const DOCS_BASE: &str = "https://github.com/airlock-dev/airlock/blob/main/do
 #[derive(Debug, Default)]
 pub struct Unit {
     pub facts: Vec<Fact>,
+    /// The account naming convention of `[accounts]` in airlock.toml, for the ACC rules.
+    pub convention: Option<std::sync::Arc<airlock_accounts::Convention>>,
 }
 
 pub trait Rule: Send + Sync {
@@ -118,6 +121,7 @@ pub trait Rule: Send + Sync {
 pub fn all() -> &'static [&'static dyn Rule] {
     static ALL: LazyLock<Vec<&'static dyn Rule>> = LazyLock::new(|| {
         let mut rules: Vec<&'static dyn Rule> = Vec::new();
+        rules.extend_from_slice(accounts::RULES);
         rules.extend_from_slice(network::RULES);
         rules.extend_from_slice(secrets::RULES);
         rules.extend_from_slice(containers::RULES);

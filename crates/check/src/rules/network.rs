@@ -763,7 +763,10 @@ mod tests {
     }
 
     fn run(rule: &dyn Rule, facts: Vec<Fact>) -> Vec<Finding> {
-        let unit = Unit { facts };
+        let unit = Unit {
+            facts,
+            ..Unit::default()
+        };
         let mut out = Vec::new();
         rule.check(&unit, &mut out);
         out

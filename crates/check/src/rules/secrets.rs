@@ -675,7 +675,10 @@ mod tests {
     }
 
     fn run(facts: Vec<Fact>) -> Vec<Finding> {
-        let unit = Unit { facts };
+        let unit = Unit {
+            facts,
+            ..Unit::default()
+        };
         let mut out = Vec::new();
         for rule in RULES {
             rule.check(&unit, &mut out);
