@@ -4,6 +4,7 @@
 #
 #   scripts/setup-test-env.sh              .venv: moto[server], boto3, awscli (the test suite)
 #                                          .tools/sarif: Microsoft's SARIF validator (npm)
+#                                          tmux (apt), for the terminal test of `airlock guard`
 #   scripts/setup-test-env.sh --checkov    also .venv-checkov: checkov (the benchmarks' peer)
 #
 # checkov gets its own virtualenv because checkov 3.3.30 and moto 5.2.5 pin conflicting
@@ -98,3 +99,15 @@ install_sarif_validator() {
   DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 "$tool" --version | sed -n 1p
 }
 install_sarif_validator
+
+# tmux drives `airlock guard` on a real terminal in crates/cli/tests/accounts_e2e.rs.
+if ! command -v tmux >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "installing tmux with apt-get"
+    apt-get update -qq && apt-get install -y -qq tmux >/dev/null
+  else
+    echo "setup-test-env.sh: tmux is not installed and apt-get is not available" >&2
+    exit 3
+  fi
+fi
+tmux -V

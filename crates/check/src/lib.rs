@@ -131,6 +131,26 @@ pub fn scan_sources(sources: &[SourceFile], options: &ScanOptions) -> ScanResult
     result
 }
 
+/// Scans AWS config and credentials files as one set of profiles, whatever their names and
+/// directories (`airlock accounts lint`). Fingerprints hash the paths as given.
+pub fn scan_aws_files(
+    files: &[(SourceFile, formats::awsconfig::AwsFileKind)],
+    options: &ScanOptions,
+) -> ScanResult {
+    let sources: Vec<SourceFile> = files.iter().map(|(file, _)| file.clone()).collect();
+    let parsed = files
+        .iter()
+        .enumerate()
+        .map(|(i, (file, kind))| (i, vec![formats::awsconfig::parse_as(file, *kind)]))
+        .collect();
+    let mut result = evaluate(&sources, parsed, options, |_, _| "aws-files".to_string());
+    for f in &mut result.findings {
+        f.fingerprint = finding::fingerprint(&[&f.fingerprint, &f.file]);
+    }
+    sort(&mut result);
+    result
+}
+
 /// The scan proper; fingerprints do not yet include the file.
 fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
     let parsed: Vec<(usize, Vec<formats::Parsed>)> = sources
@@ -138,7 +158,17 @@ fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
         .enumerate()
         .map(|(i, file)| (i, formats::parse(file)))
         .collect();
+    evaluate(sources, parsed, options, unit_key)
+}
 
+/// Groups parsed facts into units by `key`, runs the enabled rules over each unit, and
+/// applies suppressions and severity overrides.
+fn evaluate(
+    sources: &[SourceFile],
+    parsed: Vec<(usize, Vec<formats::Parsed>)>,
+    options: &ScanOptions,
+    key: impl Fn(&SourceFile, Option<rules::Format>) -> String,
+) -> ScanResult {
     let mut result = ScanResult::default();
     let mut units: BTreeMap<String, rules::Unit> = BTreeMap::new();
     let mut suppressions = Vec::new();
@@ -154,7 +184,7 @@ fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
             result.errors.extend(parsed.errors);
             suppressions.extend(parsed.suppressions);
             units
-                .entry(unit_key(file, parsed.format))
+                .entry(key(file, parsed.format))
                 .or_default()
                 .facts
                 .extend(parsed.facts);

@@ -130,6 +130,17 @@ pub struct AwsArgs {
     pub endpoint_url: Option<String>,
 }
 
+#[cfg(feature = "aws")]
+impl AwsArgs {
+    pub fn options(&self) -> airlock_aws::AwsOptions {
+        airlock_aws::AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Files or directories to scan.
@@ -357,18 +368,97 @@ pub struct AgentServeArgs {
 
 #[derive(Debug, Args)]
 pub struct AccountsArgs {
-    /// What to do: `lint [FILE...]`, `alias set NAME`, `alias check`.
-    #[arg(trailing_var_arg = true, value_name = "ACTION")]
-    pub action: Vec<String>,
+    #[command(subcommand)]
+    pub command: AccountsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Check AWS config and credentials files against the [accounts] convention and the
+    /// rules of the credential chain (the ACC rules of `airlock check`).
+    #[command(after_help = "Default files: $AWS_CONFIG_FILE or ~/.aws/config, and \
+        $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials. A FILE whose name contains \
+        `credentials` is read as a credentials file, any other as a config file.\n\n\
+        Exit codes: 0 nothing at or above --severity, 1 findings, 2 unreadable or malformed \
+        input or configuration.")]
+    Lint(AccountsLintArgs),
+    /// Set or check the account alias.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsLintArgs {
+    /// AWS config or credentials files (default: the CLI's own two).
+    pub files: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Lowest severity that counts towards exit code 1.
+    #[arg(long, value_enum, default_value_t = SeverityArg::Low)]
+    pub severity: SeverityArg,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Validate NAME against the convention, then set it as the account's alias
+    /// (iam:CreateAccountAlias).
+    #[command(
+        after_help = "Exit codes: 0 set (or already set), 2 NAME breaks the convention \
+        or bad configuration, 3 [accounts.ids] gives NAME to another account or this account \
+        another name, 5 the identity could not be resolved or the call failed."
+    )]
+    Set(AliasSetArgs),
+    /// Compare the account's alias with [accounts.ids] and the convention.
+    #[command(
+        after_help = "Exit codes: 0 the alias agrees, 3 it does not (or the account is \
+        not in [accounts.ids]), 2 bad configuration, 5 the identity could not be resolved."
+    )]
+    Check(AliasCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AliasSetArgs {
+    /// The alias, e.g. bboq-prod-website.
+    pub name: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
+pub struct AliasCheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Where the [accounts] convention comes from.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file (default: AIRLOCK_CONFIG, else airlock.toml in the current
+    /// directory, else ~/.config/airlock/airlock.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 shown, 2 bad configuration, 5 the identity could not be \
+    resolved (no credentials, STS or IAM failed).\n\n\
+    For a shell prompt: PS1='$(airlock whoami --format prompt 2>/dev/null) \\$ '. The prompt \
+    form is cached for 5 minutes per set of credentials."
+)]
 pub struct WhoamiArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = WhoamiFormat::Text)]
     pub format: WhoamiFormat,
+    #[command(flatten)]
+    pub config: ConfigArg,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -381,16 +471,25 @@ pub enum WhoamiFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: CMD's own code once it runs; 2 bad usage or configuration \
+    (an --env the convention does not list); 3 the account is not in ENV, or its env cannot \
+    be told; 4 a protected env was not confirmed; 5 the identity could not be resolved; \
+    126/127 CMD could not be run."
+)]
 pub struct GuardArgs {
     /// The environment the credentials must belong to (e.g. prod).
     #[arg(long)]
     pub env: String,
-    /// Without a terminal, the account alias that confirms a protected environment.
+    /// The account alias, typed out, that confirms a protected environment (needed when
+    /// there is no terminal to ask on).
     #[arg(long, value_name = "ALIAS")]
     pub confirm: Option<String>,
     /// The command to run once the account is confirmed.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

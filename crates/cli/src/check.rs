@@ -141,7 +141,7 @@ fn write_baseline(result: &ScanResult, path: &Path) -> Exit {
     Exit::Usage
 }
 
-fn emit(text: &str, output: Option<&Path>) -> Result<(), String> {
+pub(crate) fn emit(text: &str, output: Option<&Path>) -> Result<(), String> {
     match output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("cannot write report to {}: {e}", path.display())),
@@ -157,7 +157,7 @@ fn emit(text: &str, output: Option<&Path>) -> Result<(), String> {
 
 /// `--color always` forces colour, `never` forbids it; `auto` colours a terminal unless
 /// NO_COLOR is set. A report written to a file is never coloured automatically.
-fn wants_color(choice: ColorChoice, output: Option<&Path>) -> bool {
+pub(crate) fn wants_color(choice: ColorChoice, output: Option<&Path>) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -169,7 +169,7 @@ fn wants_color(choice: ColorChoice, output: Option<&Path>) -> bool {
     }
 }
 
-fn report_format(format: ReportFormat) -> Format {
+pub(crate) fn report_format(format: ReportFormat) -> Format {
     match format {
         ReportFormat::Human => Format::Human,
         ReportFormat::Json => Format::Json,

@@ -2,6 +2,7 @@
 //! its own crate.
 #![forbid(unsafe_code)]
 
+mod accounts;
 #[cfg(feature = "aws")]
 mod agent;
 mod args;
@@ -15,7 +16,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::args::{Cli, Command};
+#[cfg(feature = "aws")]
+use crate::args::AliasCommand;
+use crate::args::{AccountsCommand, Cli, Command};
 use crate::exit::Exit;
 
 fn main() -> ExitCode {
@@ -47,9 +50,23 @@ fn run(cli: Cli) -> ExitCode {
         Command::Agent(args) => agent::run(args),
         #[cfg(not(feature = "aws"))]
         Command::Agent(_) => without_aws("agent").into(),
-        Command::Accounts(_) => not_yet("accounts", 8).into(),
-        Command::Whoami(_) => not_yet("whoami", 8).into(),
-        Command::Guard(_) => not_yet("guard", 8).into(),
+        Command::Accounts(args) => match args.command {
+            AccountsCommand::Lint(args) => accounts::lint(args, cli.color).into(),
+            #[cfg(feature = "aws")]
+            AccountsCommand::Alias(AliasCommand::Set(args)) => accounts::alias_set(args),
+            #[cfg(feature = "aws")]
+            AccountsCommand::Alias(AliasCommand::Check(args)) => accounts::alias_check(args),
+            #[cfg(not(feature = "aws"))]
+            AccountsCommand::Alias(_) => without_aws("accounts alias").into(),
+        },
+        #[cfg(feature = "aws")]
+        Command::Whoami(args) => accounts::whoami(args, cli.color),
+        #[cfg(not(feature = "aws"))]
+        Command::Whoami(_) => without_aws("whoami").into(),
+        #[cfg(feature = "aws")]
+        Command::Guard(args) => accounts::guard(args),
+        #[cfg(not(feature = "aws"))]
+        Command::Guard(_) => without_aws("guard").into(),
     }
 }
 
@@ -59,12 +76,5 @@ fn without_aws(command: &str) -> Exit {
     tracing::error!(
         "`airlock {command}` needs the AWS SDK; this airlock was built without the `aws` feature"
     );
-    Exit::Usage
-}
-
-/// Commands whose capability has not landed yet say so plainly and exit with the usage code,
-/// rather than pretending to work.
-fn not_yet(command: &str, issue: u32) -> Exit {
-    tracing::error!("`airlock {command}` is not yet implemented (tracked in issue #{issue})");
     Exit::Usage
 }

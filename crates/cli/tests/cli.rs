@@ -110,11 +110,11 @@ fn usage_errors_exit_2_with_a_message() {
 }
 
 #[test]
-fn an_unimplemented_command_says_so_and_exits_2() {
-    let out = airlock(&["whoami"]);
+fn a_configuration_error_names_the_file_on_stderr_and_exits_2() {
+    let out = airlock(&["whoami", "--config", "/nonexistent/airlock.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("not yet implemented"),
+        stderr(&out).contains("/nonexistent/airlock.toml"),
         "{}",
         stderr(&out)
     );
@@ -123,7 +123,13 @@ fn an_unimplemented_command_says_so_and_exits_2() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let out = airlock(&["--log-format", "json", "whoami"]);
+    let out = airlock(&[
+        "--log-format",
+        "json",
+        "whoami",
+        "--config",
+        "/nonexistent/airlock.toml",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     let line = err.lines().next().expect("a log line");
@@ -132,7 +138,7 @@ fn json_logs_are_one_object_per_line() {
     assert!(
         event["message"]
             .as_str()
-            .is_some_and(|m| m.contains("not yet implemented")),
+            .is_some_and(|m| m.contains("/nonexistent/airlock.toml")),
         "{event}"
     );
 }

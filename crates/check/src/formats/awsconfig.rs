@@ -82,12 +82,35 @@ fn section_header(line: &str) -> Option<&str> {
     line.strip_prefix('[')?.strip_suffix(']').map(str::trim)
 }
 
+/// Which of the two files a file is: it decides how sections name profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsFileKind {
+    Config,
+    Credentials,
+}
+
+impl AwsFileKind {
+    /// By file name, as discovery sees it: `credentials`, or any name containing it, is a
+    /// credentials file.
+    pub fn of(file: &SourceFile) -> AwsFileKind {
+        if file.name().contains("credentials") {
+            AwsFileKind::Credentials
+        } else {
+            AwsFileKind::Config
+        }
+    }
+}
+
 pub fn parse(file: &SourceFile) -> Parsed {
+    parse_as(file, AwsFileKind::of(file))
+}
+
+/// Parses a file known to be an AWS config or credentials file, whatever its name.
+pub fn parse_as(file: &SourceFile, kind: AwsFileKind) -> Parsed {
     let mut parsed = Parsed::new(Format::AwsConfig);
-    let source: &'static str = if file.name() == "credentials" {
-        "credentials"
-    } else {
-        "config"
+    let source: &'static str = match kind {
+        AwsFileKind::Credentials => "credentials",
+        AwsFileKind::Config => "config",
     };
     let mut current: Option<AwsProfile> = None;
     // The key whose empty value opened a block of indented sub-settings.
