@@ -107,7 +107,8 @@ pub enum ChildOutcome {
 
 /// Runs the command with `env` and waits for it. SIGINT and SIGTERM sent to the agent are
 /// passed on to the command, which decides when to stop; the agent keeps serving it
-/// credentials until it has.
+/// credentials until it has. The exception is SIGINT while in the foreground of a terminal:
+/// the terminal has sent it to the command too.
 pub async fn run_child(command: &[OsString], env: Vec<(OsString, OsString)>) -> ChildOutcome {
     let Some((program, args)) = command.split_first() else {
         return ChildOutcome::NotStarted {
@@ -141,11 +142,18 @@ pub async fn run_child(command: &[OsString], env: Vec<(OsString, OsString)>) -> 
         ) else {
             return std::future::pending::<()>().await;
         };
+        // A Ctrl-C on the terminal goes to its whole foreground process group, the command
+        // included. Passing it on as well would deliver it twice, and a second interrupt
+        // means "stop now" to terraform and many others.
+        let terminal_interrupts_child = terminal_delivers_interrupts();
         loop {
             let sig = tokio::select! {
                 _ = int.recv() => nix::sys::signal::Signal::SIGINT,
                 _ = term.recv() => nix::sys::signal::Signal::SIGTERM,
             };
+            if sig == nix::sys::signal::Signal::SIGINT && terminal_interrupts_child {
+                continue;
+            }
             if let Some(pid) = pid {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
             }
@@ -158,6 +166,15 @@ pub async fn run_child(command: &[OsString], env: Vec<(OsString, OsString)>) -> 
         },
         () = forward => unreachable_forward(),
     }
+}
+
+/// Whether this process (and so the command it started, which inherits its process group)
+/// is in the foreground process group of a controlling terminal.
+fn terminal_delivers_interrupts() -> bool {
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return false;
+    };
+    nix::unistd::tcgetpgrp(&tty).is_ok_and(|foreground| foreground == nix::unistd::getpgrp())
 }
 
 fn unreachable_forward() -> ChildOutcome {

@@ -22,6 +22,11 @@ const WIRE_TARGETS: &[&str] = &[
     "hyper_util",
 ];
 
+/// The SDK's own crates log at info how they resolved credentials ("loaded assume role
+/// credentials" and the like): plumbing, not news, in the middle of `whoami` or a deployment's
+/// output. At the default level they say only warnings; `-v` or `AIRLOCK_LOG` shows them.
+const SDK_TARGETS: &[&str] = &["aws_config", "aws_runtime", "aws_smithy_runtime"];
+
 pub fn init(
     format: LogFormat,
     level: tracing::Level,
@@ -33,10 +38,17 @@ pub fn init(
             EnvFilter::try_new(&spec).map_err(|e| format!("invalid {FILTER_ENV}={spec:?}: {e}"))?,
             spec.contains("trace"),
         ),
-        _ => (
-            EnvFilter::new(level.as_str().to_ascii_lowercase()),
-            level == tracing::Level::TRACE,
-        ),
+        _ => {
+            let mut filter = EnvFilter::new(level.as_str().to_ascii_lowercase());
+            if level == tracing::Level::INFO {
+                for target in SDK_TARGETS {
+                    if let Ok(directive) = format!("{target}=warn").parse() {
+                        filter = filter.add_directive(directive);
+                    }
+                }
+            }
+            (filter, level == tracing::Level::TRACE)
+        }
     };
     if handles_credentials && tracing_asked {
         for target in WIRE_TARGETS {

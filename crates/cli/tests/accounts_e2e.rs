@@ -592,6 +592,15 @@ impl Tmux {
         command
     }
 
+    fn interrupt(&self) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "guard", "C-c"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     fn send(&self, keys: &str) {
         let status = self
             .command()
@@ -647,7 +656,7 @@ fn on_a_terminal_guard_runs_only_when_the_alias_is_typed() {
     };
     let marker = world.dir.path().join("applied");
     let line = format!(
-        "cd {} && {} guard --env prod --profile prod-website-admin -- touch {}; echo \"guard exited $?\"",
+        "cd {} && {} guard --env prod --profile prod-website-admin -- touch {}; echo \"guard \"\"exited $?\"",
         world.dir.path().display(),
         env!("CARGO_BIN_EXE_airlock"),
         marker.display()
@@ -677,4 +686,33 @@ fn on_a_terminal_guard_runs_only_when_the_alias_is_typed() {
     let screen = tmux.wait_for("guard exited", 2);
     assert!(screen.contains("guard exited 0"), "{screen}");
     assert!(marker.exists(), "{screen}");
+
+    // Ctrl-C reaches the command once, from the terminal: guard does not pass on a second
+    // interrupt (terraform takes a second one as "stop now, whatever the state").
+    world.set_alias("test-website-admin", "bboq-test-website");
+    let script = world.dir.path().join("count_interrupts.py");
+    std::fs::write(&script, COUNT_INTERRUPTS).unwrap();
+    let counting = format!(
+        "{} guard --env test --profile test-website-admin -- {} {}; echo \"guard \"\"exited $?\"",
+        env!("CARGO_BIN_EXE_airlock"),
+        python().display(),
+        script.display()
+    );
+    tmux.send(&counting);
+    tmux.wait_for("waiting for interrupts", 1);
+    tmux.interrupt();
+    let screen = tmux.wait_for("guard exited", 3);
+    assert!(screen.contains("interrupts: 1\n"), "{screen}");
+    assert!(screen.contains("guard exited 130"), "{screen}");
 }
+
+/// Counts SIGINTs for a second after the first one, then exits 130 as an interrupted
+/// program does.
+const COUNT_INTERRUPTS: &str = "import signal, sys, time\n\
+    count = []\n\
+    signal.signal(signal.SIGINT, lambda *_: count.append(time.time()))\n\
+    print(\"waiting for interrupts\", flush=True)\n\
+    while not count: time.sleep(0.05)\n\
+    time.sleep(1)\n\
+    print(\"interrupts: %d\" % len(count), flush=True)\n\
+    sys.exit(130)\n";
