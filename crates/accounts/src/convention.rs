@@ -24,6 +24,9 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+/// The longest profile name the convention reads (aliases stop at 63 anyway).
+pub const MAX_NAME: usize = 256;
+
 /// The alias template when `alias` is not given.
 pub const DEFAULT_ALIAS: &str = "{org}-{env}-{purpose}";
 /// The profile template when `profile` is not given.
@@ -504,6 +507,13 @@ impl Convention {
     }
 
     fn check(&self, template: &Template, name: &str, what: &str) -> Result<Labels, Violation> {
+        // Matching backtracks over separators; a bound on the length bounds its work.
+        if name.len() > MAX_NAME {
+            return Err(Violation(format!(
+                "{what} of {} characters is longer than the {MAX_NAME} a name may have",
+                name.len()
+            )));
+        }
         if let Some(labels) = template.capture(name, &self.org, &self.envs) {
             return Ok(labels);
         }
@@ -793,6 +803,52 @@ protected_envs = ["prod"]
             assert!(err.message.contains(needle), "{text}\n→ {err}");
             assert_eq!(err.line, line, "{text}\n→ {err}");
             assert!(err.to_string().starts_with("airlock.toml:"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_very_long_name_is_refused_quickly() {
+        let c = example();
+        let long = format!("prod-{}-admin", "a-".repeat(100_000));
+        assert!(
+            c.check_profile(&long)
+                .unwrap_err()
+                .0
+                .contains("longer than the 256")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_name_panics_and_every_accepted_name_is_in_the_convention(name in "\\PC{0,80}") {
+            let c = example();
+            if let Ok(labels) = c.check_alias(&name) {
+                proptest::prop_assert!(c.is_env(&labels.env));
+                proptest::prop_assert_eq!(labels.org.as_deref(), Some("bboq"));
+                proptest::prop_assert!(iam_alias_syntax(&name).is_ok());
+            }
+            if let Ok(labels) = c.check_profile(&name) {
+                proptest::prop_assert!(c.is_env(&labels.env));
+            }
+        }
+
+        #[test]
+        fn names_built_by_the_convention_read_back(
+            env in proptest::sample::select(vec!["dev", "test", "prod"]),
+            purpose in "[a-z0-9]{1,10}(-[a-z0-9]{1,10}){0,2}",
+            role in "[A-Za-z0-9_]{1,12}",
+        ) {
+            let c = example();
+            let alias = c.check_alias(&format!("bboq-{env}-{purpose}")).map_err(|v| proptest::test_runner::TestCaseError::fail(v.0))?;
+            proptest::prop_assert_eq!(&alias.env, env);
+            proptest::prop_assert_eq!(alias.purpose.as_deref(), Some(purpose.as_str()));
+            let profile = c.check_profile(&format!("{env}-{purpose}-{role}")).map_err(|v| proptest::test_runner::TestCaseError::fail(v.0))?;
+            proptest::prop_assert_eq!(&profile.env, env);
+        }
+
+        #[test]
+        fn no_configuration_text_panics(text in "(\\[accounts\\]\n)?((org|envs|alias|profile|protected_envs|ids) = (\"[{}a-z-]{0,12}\"|\\[(\"[a-z]{0,5}\", ?){0,3}\\])\n){0,6}") {
+            let _ = Convention::from_toml(&text, "airlock.toml");
         }
     }
 

@@ -123,7 +123,13 @@ proptest! {
         prop_assume!(!seeds.is_empty());
         let (name, text) = &seeds[seed.index(seeds.len())];
         let mutated = apply(text, &mutations);
-        let options = ScanOptions { inline_suppressions: true, ..ScanOptions::default() };
+        // With a convention, so that the ACC rules run on the mutated AWS config files too.
+        let options = ScanOptions {
+            inline_suppressions: true,
+            config: airlock_check::Config::parse(rules::accounts::EXAMPLE_CONVENTION, "airlock.toml")
+                .map_err(|e| TestCaseError::fail(e.to_string()))?,
+            ..ScanOptions::default()
+        };
         // The assertion is that this returns at all; errors are the expected outcome.
         let result = scan_sources(&[SourceFile::new(name.as_str(), mutated)], &options);
         for error in &result.errors {

@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use airlock_testsupport::{
-    FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FaultPlan, FaultProxy, MotoServer, REGION,
+    FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, Fault, FaultPlan, FaultProxy, MotoServer, REGION,
     workspace_root,
 };
 
@@ -220,6 +220,69 @@ fn whoami_shows_principal_alias_account_and_env_in_text_and_json() {
             .contains("account 333333333333 is not in [accounts.ids]"),
         "{unknown:?}"
     );
+}
+
+#[test]
+fn a_role_that_may_not_list_aliases_is_placed_by_accounts_ids() {
+    let world = World::new();
+    world.set_alias("prod-website-admin", "bboq-prod-website");
+    let deny_once = || {
+        world
+            .proxy
+            .set_plan(FaultPlan::scripted([Fault::AccessDenied]).only_for(["ListAccountAliases"]));
+    };
+
+    deny_once();
+    let known = world.run(&["whoami", "--profile", "prod-website-admin"]);
+    assert_eq!(known.code, 0, "{known:?}");
+    assert_eq!(
+        known.stdout,
+        "Admin @ bboq-prod-website (111111111111) [PROD]\n"
+    );
+    assert!(
+        known.stderr.contains(
+            "the alias is the one [accounts.ids] gives account 111111111111: IAM would not tell"
+        ),
+        "{known:?}"
+    );
+
+    deny_once();
+    let unknown = world.run(&["whoami", "--profile", "dev-spare-admin"]);
+    assert_eq!(unknown.code, 0, "{unknown:?}");
+    assert_eq!(unknown.stdout, "Admin @ (no alias) (333333333333) [?]\n");
+    assert!(unknown.stderr.contains("could not be read"), "{unknown:?}");
+    assert!(unknown.stderr.contains("AccessDenied"), "{unknown:?}");
+    assert!(
+        unknown
+            .stderr
+            .contains("allow iam:ListAccountAliases, or name the account in [accounts.ids]"),
+        "{unknown:?}"
+    );
+
+    // guard takes the same view: prod by [accounts.ids], confirmed by its alias.
+    deny_once();
+    let guard = world.run(&[
+        "guard",
+        "--env",
+        "prod",
+        "--profile",
+        "prod-website-admin",
+        "--confirm",
+        "bboq-prod-website",
+        "--",
+        "true",
+    ]);
+    assert_eq!(guard.code, 0, "{guard:?}");
+    // alias check cannot check what it cannot read.
+    deny_once();
+    let check = world.run(&[
+        "accounts",
+        "alias",
+        "check",
+        "--profile",
+        "prod-website-admin",
+    ]);
+    assert_eq!(check.code, 5, "{check:?}");
 }
 
 #[test]

@@ -36,6 +36,9 @@ pub enum Fault {
     ServerError,
     /// Answer 400 with the service's throttling error, without forwarding.
     Throttle,
+    /// Answer 403 `AccessDenied`, without forwarding: what IAM says to a role whose policy
+    /// lacks the action (moto does not enforce IAM).
+    AccessDenied,
     /// Wait, then forward.
     Delay(Duration),
     /// Forward it twice and return the second answer: the side effect happens twice.
@@ -305,6 +308,7 @@ async fn handle(
         }
         Fault::ServerError => Ok(call.error_response(ErrorKind::Internal)),
         Fault::Throttle => Ok(call.error_response(ErrorKind::Throttling)),
+        Fault::AccessDenied => Ok(call.error_response(ErrorKind::AccessDenied)),
         Fault::Delay(delay) => {
             tokio::time::sleep(delay).await;
             forward(&state, &parts, &body).await
@@ -354,6 +358,7 @@ async fn forward(
 enum ErrorKind {
     Internal,
     Throttling,
+    AccessDenied,
 }
 
 /// Enough about an AWS request to name it and to answer in its protocol's error shape.
@@ -420,6 +425,13 @@ impl AwsCall {
                 "Throttling",
                 "Sender",
                 "Rate exceeded",
+            ),
+            ErrorKind::AccessDenied => (
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                "AccessDenied",
+                "Sender",
+                "injected: the caller is not authorized to perform this action",
             ),
         };
         let request_id = "00000000-0000-4000-8000-00000fa17000";
