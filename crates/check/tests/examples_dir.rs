@@ -116,3 +116,50 @@ fn fingerprints_do_not_depend_on_where_the_files_are() {
     let _ = std::fs::remove_dir_all(&base);
     assert_eq!(copies[0], copies[1]);
 }
+
+/// `examples/accounts` is the README's sample for `airlock accounts lint`: its mistakes,
+/// each at its line.
+#[test]
+fn the_accounts_example_shows_each_mistake_once() {
+    use airlock_check::formats::awsconfig::AwsFileKind;
+    let dir = examples("accounts");
+    let config = airlock_check::Config::load(&dir.join("airlock.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read = |name: &str, kind| {
+        let path = dir.join("aws").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        (airlock_check::SourceFile::new(name, text), kind)
+    };
+    let files = [
+        read("config", AwsFileKind::Config),
+        read("credentials", AwsFileKind::Credentials),
+    ];
+    let result = airlock_check::scan_aws_files(
+        &files,
+        &ScanOptions {
+            config,
+            ..ScanOptions::default()
+        },
+    );
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+    let found: Vec<String> = result
+        .findings
+        .iter()
+        .filter(|f| f.rule.starts_with("ACC"))
+        .map(|f| format!("{}:{} {}", f.file, f.line, f.rule))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "config:17 ACC002",
+            "config:17 ACC003",
+            "config:17 ACC004",
+            "config:22 ACC001",
+            "config:23 ACC004",
+            "config:25 ACC007",
+            "config:29 ACC008",
+            "config:31 ACC006",
+            "credentials:8 ACC005",
+        ]
+    );
+}
