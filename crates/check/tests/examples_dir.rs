@@ -123,8 +123,8 @@ fn fingerprints_do_not_depend_on_where_the_files_are() {
 fn the_accounts_example_shows_each_mistake_once() {
     use airlock_check::formats::awsconfig::AwsFileKind;
     let dir = examples("accounts");
-    let config = airlock_check::Config::load(&dir.join("airlock.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        airlock_check::Config::load(&dir.join("airlock.toml")).unwrap_or_else(|e| panic!("{e}"));
     let read = |name: &str, kind| {
         let path = dir.join("aws").join(name);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -32,12 +32,19 @@ fn config_path(arg: &ConfigArg, env: impl Fn(&str) -> Option<String>) -> Option<
     user.filter(|p| p.is_file())
 }
 
-fn load_config(arg: &ConfigArg) -> Result<(Config, Option<PathBuf>), String> {
+/// The configuration, and the file it came from (none: the defaults, no convention).
+struct Loaded {
+    config: Config,
+    path: Option<PathBuf>,
+}
+
+fn load_config(arg: &ConfigArg) -> Result<Loaded, String> {
     let path = config_path(arg, |k| std::env::var(k).ok());
-    match &path {
-        Some(p) => Ok((Config::load(p).map_err(|e| e.to_string())?, path)),
-        None => Ok((Config::default(), None)),
-    }
+    let config = match &path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    Ok(Loaded { config, path })
 }
 
 /// Where the CLI and SDKs look for their two files.
@@ -62,7 +69,10 @@ fn default_files(env: impl Fn(&str) -> Option<String>) -> Vec<(PathBuf, AwsFileK
 }
 
 pub fn lint(args: AccountsLintArgs, color: ColorChoice) -> Exit {
-    let (mut config, config_file) = match load_config(&args.config) {
+    let Loaded {
+        mut config,
+        path: config_file,
+    } = match load_config(&args.config) {
         Ok(loaded) => loaded,
         Err(message) => {
             tracing::error!("{message}");
@@ -169,7 +179,7 @@ mod with_aws {
     use airlock_aws::aws_credential_types::Credentials;
     use airlock_check::formats::awsconfig::AwsFileKind;
 
-    use super::load_config;
+    use super::{Loaded, load_config};
     use crate::args::{
         AliasCheckArgs, AliasSetArgs, AwsArgs, ColorChoice, GuardArgs, WhoamiArgs, WhoamiFormat,
     };
@@ -199,22 +209,17 @@ mod with_aws {
         code(EXIT_NO_IDENTITY)
     }
 
-    fn convention(
-        config: &ConfigArgResult,
-        command: &str,
-    ) -> Result<std::sync::Arc<Convention>, ExitCode> {
-        config.0.accounts().ok_or_else(|| {
+    fn convention(loaded: &Loaded, command: &str) -> Result<std::sync::Arc<Convention>, ExitCode> {
+        loaded.config.accounts().ok_or_else(|| {
             usage(format!(
                 "`airlock {command}` needs the [accounts] convention in airlock.toml{}",
-                config
-                    .1
+                loaded
+                    .path
                     .as_ref()
                     .map_or(String::new(), |p| format!(" (read {})", p.display()))
             ))
         })
     }
-
-    type ConfigArgResult = (airlock_check::Config, Option<std::path::PathBuf>);
 
     /// The convention (required) and a runtime, for the commands that need both.
     fn prepare(
@@ -241,28 +246,30 @@ mod with_aws {
             Ok(c) => c,
             Err(message) => return usage(message),
         };
-        let convention = config.0.accounts();
+        let convention = config.config.accounts();
         let runtime = match runtime() {
             Ok(r) => r,
             Err(code) => return code,
         };
         let identity = runtime.block_on(async {
-            let accounts = client(&args.aws).await;
             if args.format != WhoamiFormat::Prompt {
+                let accounts = client(&args.aws).await;
                 let credentials = accounts.credentials().await?;
                 return accounts.identity(&credentials).await;
             }
             let cache = PromptCache::default_dir(|k| std::env::var(k).ok())
                 .map(|dir| PromptCache::new(dir, PROMPT_TTL));
-            let inputs = key_inputs(&args.aws, accounts.endpoint());
+            let inputs = key_inputs(&args.aws);
             let now = SystemTime::now();
-            // Decided by the environment and the files: look up before any AWS call.
+            // Decided by the environment and the files: look up before even loading the SDK's
+            // configuration, let alone calling AWS.
             let early_key = inputs.decide_identity().then(|| inputs.key(None));
             if let (Some(cache), Some(key)) = (&cache, &early_key)
                 && let Some(hit) = cache.get(key, now)
             {
                 return Ok(hit);
             }
+            let accounts = client(&args.aws).await;
             let credentials = accounts.credentials().await?;
             let key = match early_key {
                 Some(key) => key,
@@ -472,7 +479,7 @@ mod with_aws {
     }
 
     /// What decides the identity, read without any AWS call.
-    fn key_inputs(aws: &AwsArgs, endpoint: Option<&str>) -> KeyInputs {
+    fn key_inputs(aws: &AwsArgs) -> KeyInputs {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let file =
             |path: Option<std::path::PathBuf>| path.and_then(|p| std::fs::read_to_string(p).ok());
@@ -492,7 +499,8 @@ mod with_aws {
                 .unwrap_or_else(|| "default".into()),
             config_file: file(of_kind(AwsFileKind::Config)),
             credentials_file: file(of_kind(AwsFileKind::Credentials)),
-            endpoint: endpoint.map(str::to_string),
+            // A profile's own endpoint_url is in the config file, which is part of the key.
+            endpoint: aws.endpoint_url.clone().or_else(|| env("AWS_ENDPOINT_URL")),
         }
     }
 
