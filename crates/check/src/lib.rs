@@ -36,6 +36,8 @@ pub struct ScanOptions {
     pub config: Config,
     /// Honour `airlock:ignore` comments and metadata (off with `--no-inline-suppressions`).
     pub inline_suppressions: bool,
+    /// What the user says of the code's inputs (CloudFormation parameter values).
+    pub parse: formats::ParseOptions,
 }
 
 /// What a scan found, sorted deterministically (file, line, rule, fingerprint).
@@ -156,7 +158,7 @@ fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
     let parsed: Vec<(usize, Vec<formats::Parsed>)> = sources
         .par_iter()
         .enumerate()
-        .map(|(i, file)| (i, formats::parse(file)))
+        .map(|(i, file)| (i, formats::parse_with(file, &options.parse)))
         .collect();
     evaluate(sources, parsed, options, unit_key)
 }
@@ -172,6 +174,8 @@ fn evaluate(
     let mut result = ScanResult::default();
     let mut units: BTreeMap<String, rules::Unit> = BTreeMap::new();
     let mut suppressions = Vec::new();
+    // file -> where values came from parameters.
+    let mut notes: BTreeMap<&str, Vec<formats::intrinsics::Note>> = BTreeMap::new();
     for (index, parses) in parsed {
         if parses.is_empty() {
             continue;
@@ -183,6 +187,12 @@ fn evaluate(
             any_format |= parsed.format.is_some_and(|f| f != rules::Format::AnyFile);
             result.errors.extend(parsed.errors);
             suppressions.extend(parsed.suppressions);
+            if !parsed.notes.is_empty() {
+                notes
+                    .entry(file.path.as_ref())
+                    .or_default()
+                    .extend(parsed.notes);
+            }
             units
                 .entry(key(file, parsed.format))
                 .or_default()
@@ -221,6 +231,9 @@ fn evaluate(
         })
         .collect();
 
+    for finding in &mut findings {
+        add_notes(finding, notes.get(finding.file.as_str()));
+    }
     suppress::apply(&mut findings, &suppressions);
     findings.retain(|f| rules::find(f.rule).is_none_or(|meta| options.config.is_enabled(meta)));
     for f in &mut findings {
@@ -239,6 +252,30 @@ fn unit_key(file: &SourceFile, format: Option<rules::Format>) -> String {
         // A directory's `config` and `credentials` are one set of profiles.
         Some(rules::Format::AwsConfig) => format!("aws-config:{}", directory(file)),
         _ => format!("file:{}", file.path),
+    }
+}
+
+/// Says which parameters a finding's value came from: the notes on the lines it points at
+/// whose value the message names ("allows 0.0.0.0/0 ... (AllowedCidr defaults to
+/// 0.0.0.0/0)"). A parameter used elsewhere in the same lines, or one that only named the
+/// resource, is not what the finding is about, and is left out.
+fn add_notes(finding: &mut Finding, notes: Option<&Vec<formats::intrinsics::Note>>) {
+    let Some(notes) = notes else {
+        return;
+    };
+    let mut said: Vec<&str> = Vec::new();
+    for note in notes {
+        if (finding.line..=finding.end_line).contains(&note.line)
+            && !note.value.is_empty()
+            && finding.message.contains(note.value.as_str())
+            && !finding.resource.contains(note.value.as_str())
+            && !said.contains(&note.text.as_str())
+        {
+            said.push(&note.text);
+        }
+    }
+    if !said.is_empty() {
+        finding.message = format!("{} ({})", finding.message, said.join("; "));
     }
 }
 

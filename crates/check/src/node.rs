@@ -124,6 +124,30 @@ impl Node {
         )
     }
 
+    /// The tree with every node given `span`: a value moved to where it is used (a
+    /// parameter's default at the line of its `Ref`), or converted from text that is not the
+    /// file's own, where the text's spans are meaningless.
+    pub fn respanned(mut self, span: Span) -> Node {
+        self.span = span;
+        self.value = match self.value {
+            Value::List(items) => {
+                Value::List(items.into_iter().map(|n| n.respanned(span)).collect())
+            }
+            Value::Map(entries) => Value::Map(
+                entries
+                    .into_iter()
+                    .map(|e| Entry {
+                        key: e.key,
+                        key_line: span.line,
+                        value: e.value.respanned(span),
+                    })
+                    .collect(),
+            ),
+            other => other,
+        };
+        self
+    }
+
     pub fn line(&self) -> u32 {
         self.span.line
     }

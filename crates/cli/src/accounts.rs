@@ -133,9 +133,9 @@ pub fn lint(args: AccountsLintArgs, color: ColorChoice) -> Exit {
     let mut result: ScanResult = airlock_check::scan_aws_files(
         &sources,
         &ScanOptions {
-            paths: Vec::new(),
             config,
             inline_suppressions: true,
+            ..ScanOptions::default()
         },
     );
     result.files_scanned = sources.len();

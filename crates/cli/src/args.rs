@@ -162,6 +162,15 @@ pub struct CheckArgs {
     /// `disable` list).
     #[arg(long, value_name = "CODE")]
     pub disable: Vec<String>,
+    /// A CloudFormation parameter's value, NAME=VALUE (repeatable); it wins over the
+    /// template's default in every template that declares NAME.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub cfn_param: Vec<String>,
+    /// A CloudFormation parameter file (repeatable): the AWS CLI's
+    /// `[{"ParameterKey": ..., "ParameterValue": ...}]`, CodePipeline's
+    /// `{"Parameters": {...}}`, or a plain map. `--cfn-param` wins over it.
+    #[arg(long, value_name = "FILE")]
+    pub cfn_params: Vec<PathBuf>,
     /// Ignore `airlock:ignore` comments and metadata in the scanned code.
     #[arg(long)]
     pub no_inline_suppressions: bool,

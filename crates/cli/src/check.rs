@@ -37,10 +37,18 @@ pub fn run(args: CheckArgs, color: ColorChoice) -> Exit {
         None => None,
     };
 
+    let cfn_params = match cfn_params(&args) {
+        Ok(params) => params,
+        Err(message) => {
+            tracing::error!("{message}");
+            return Exit::Usage;
+        }
+    };
     let mut result = airlock_check::scan(&ScanOptions {
         paths: args.paths.clone(),
         config,
         inline_suppressions: !args.no_inline_suppressions,
+        parse: airlock_check::formats::ParseOptions { cfn_params },
     });
 
     if let Some(path) = &args.write_baseline {
@@ -64,6 +72,26 @@ pub fn run(args: CheckArgs, color: ColorChoice) -> Exit {
         return Exit::Usage;
     }
     exit_code(&result, threshold(args.severity))
+}
+
+/// CloudFormation parameter values: the files in order, then `--cfn-param`.
+fn cfn_params(args: &CheckArgs) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut params = std::collections::BTreeMap::new();
+    for path in &args.cfn_params {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--cfn-params {}: {e}", path.display()))?;
+        let values = airlock_check::formats::intrinsics::read_parameter_file(&text)
+            .map_err(|e| format!("--cfn-params {}: {e}", path.display()))?;
+        params.extend(values);
+    }
+    for pair in &args.cfn_param {
+        let (name, value) = pair
+            .split_once('=')
+            .filter(|(name, _)| !name.trim().is_empty())
+            .ok_or_else(|| format!("--cfn-param {pair:?}: expected NAME=VALUE"))?;
+        params.insert(name.trim().to_string(), value.to_string());
+    }
+    Ok(params)
 }
 
 /// Parse errors win over findings: an incomplete scan must not pass, whatever it found.

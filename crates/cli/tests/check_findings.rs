@@ -220,3 +220,68 @@ fn the_human_report_shows_code_fix_and_docs() {
     assert!(text.contains("    fix: "), "{text}");
     assert!(text.contains("docs/rules/K8S004.md"), "{text}");
 }
+
+/// A security group open to the world only through its parameter's default: reported, with
+/// the parameter named; a value given on the command line or in a parameter file (the AWS
+/// CLI's shape) makes it safe; bad values are usage errors naming what is wrong.
+#[test]
+fn cloudformation_parameters_decide_what_is_reported() {
+    let dir = Scratch::new("cfn-params");
+    dir.write(
+        "stack.yaml",
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nParameters:\n  AllowedCidr:\n    Type: String\n    Default: 0.0.0.0/0\nResources:\n  WebSG:\n    Type: AWS::EC2::SecurityGroup\n    Properties:\n      GroupDescription: web\n      SecurityGroupIngress:\n        - IpProtocol: tcp\n          FromPort: 22\n          ToPort: 22\n          CidrIp: !Ref AllowedCidr\n",
+    );
+    let open = dir.airlock(&["check", "--format", "json", "stack.yaml"]);
+    assert_eq!(open.status.code(), Some(1), "{}", stderr(&open));
+    let report: serde_json::Value = serde_json::from_slice(&open.stdout).expect("JSON report");
+    assert_eq!(report["findings"][0]["rule"], "NET001");
+    assert_eq!(
+        report["findings"][0]["message"],
+        "security group WebSG allows 0.0.0.0/0 to port 22 (SSH) (AllowedCidr defaults to 0.0.0.0/0)"
+    );
+
+    let given = dir.airlock(&[
+        "check",
+        "--cfn-param",
+        "AllowedCidr=10.0.0.0/8",
+        "stack.yaml",
+    ]);
+    assert_eq!(given.status.code(), Some(0), "{}", stdout(&given));
+    dir.write(
+        "prod.json",
+        r#"[{"ParameterKey": "AllowedCidr", "ParameterValue": "10.20.0.0/16"}]"#,
+    );
+    let file = dir.airlock(&["check", "--cfn-params", "prod.json", "stack.yaml"]);
+    assert_eq!(file.status.code(), Some(0), "{}", stdout(&file));
+    // --cfn-param wins over the file.
+    let both = dir.airlock(&[
+        "check",
+        "--cfn-params",
+        "prod.json",
+        "--cfn-param",
+        "AllowedCidr=0.0.0.0/0",
+        "stack.yaml",
+    ]);
+    assert_eq!(both.status.code(), Some(1), "{}", stdout(&both));
+    assert!(
+        stdout(&both).contains("(AllowedCidr is 0.0.0.0/0 as given)"),
+        "{}",
+        stdout(&both)
+    );
+
+    let malformed = dir.airlock(&["check", "--cfn-param", "AllowedCidr", "stack.yaml"]);
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(
+        stderr(&malformed).contains("--cfn-param \"AllowedCidr\": expected NAME=VALUE"),
+        "{}",
+        stderr(&malformed)
+    );
+    dir.write("bad.json", r#"[{"ParameterKey": "AllowedCidr"}]"#);
+    let bad_file = dir.airlock(&["check", "--cfn-params", "bad.json", "stack.yaml"]);
+    assert_eq!(bad_file.status.code(), Some(2));
+    assert!(
+        stderr(&bad_file).contains("--cfn-params bad.json: AllowedCidr has no ParameterValue"),
+        "{}",
+        stderr(&bad_file)
+    );
+}

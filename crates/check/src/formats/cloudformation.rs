@@ -1,14 +1,17 @@
 //! CloudFormation (and SAM) templates, in YAML or JSON, into facts.
 //!
 //! The YAML loader has already turned short-form tags into the long form, so this module sees
-//! one shape. Intrinsic functions (`{Ref: X}`, `{Fn::...: ...}`) are not evaluated: when a
-//! resource's properties are read for facts they become unknown values (`!Ref AllowedCidr`),
-//! so no rule reports on them. The raw tree is kept where structure matters (the flow log's
-//! `Ref` target, user data built with `Fn::Base64`/`Fn::Join`).
+//! one shape. Intrinsic functions (`{Ref: X}`, `{Fn::...: ...}`) are evaluated by
+//! [`crate::formats::intrinsics`] where the template decides them (parameters, mappings,
+//! conditions); the rest become unknown values (`!GetAtt Db.Arn`), so no rule reports on
+//! them. The raw tree is kept where structure matters (the flow log's `Ref` target, user data
+//! built with `Fn::Base64`/`Fn::Join`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::finding::ScanError;
+use crate::formats::intrinsics::Evaluator;
 use crate::formats::{Parsed, ecs, iam, json};
 use crate::model::{
     CloudTrail, EcrRepository, EncryptedKind, Encryption, Fact, FlowLog, Ingress, Known, Literal,
@@ -58,9 +61,11 @@ pub fn is_template(doc: &Node) -> bool {
         })
 }
 
-/// Every fact of a template.
-pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
+/// Every fact of a template, with its intrinsics evaluated over the parameters (`given`
+/// values first, then defaults), mappings and conditions.
+pub fn extract(file: &SourceFile, doc: &Node, given: &BTreeMap<String, String>) -> Parsed {
     let mut out = Parsed::new(Format::CloudFormation);
+    let evaluator = Evaluator::new(doc, given);
     let path = &file.path;
     if let Some(parameters) = doc.get("Parameters") {
         parameters_facts(path, parameters, &mut out.facts);
@@ -109,11 +114,16 @@ pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
         if let Some(metadata) = resource.get("Metadata") {
             suppressions(path, metadata, span, &mut out.suppressions);
         }
+        // A resource whose condition is false is not created.
+        let condition = resource.get("Condition").and_then(Node::as_str);
+        if condition.is_some_and(|c| evaluator.condition(c) == Some(false)) {
+            continue;
+        }
         let raw = resource
             .get("Properties")
             .cloned()
             .unwrap_or_else(|| Node::new(Value::Map(Vec::new()), Span::line(entry.key_line)));
-        let props = without_intrinsics(&raw);
+        let props = evaluator.eval(&raw);
         // Properties chosen by an expression (`Properties: !If [...]`) are unknown as a whole:
         // reading them would take every setting for absent.
         let needs_props = !matches!(kind, "AWS::EC2::VPC" | "AWS::IAM::AccessKey");
@@ -129,6 +139,7 @@ pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
         resource_facts(file, kind, &resource, &mut out);
         secret_named_literals(&site, &props, kind, &mut out.facts);
     }
+    out.notes = evaluator.take_notes();
     out
 }
 
@@ -645,38 +656,15 @@ fn is_intrinsic(entries: &[Entry]) -> bool {
     matches!(entries, [only] if only.key == "Ref" || only.key.starts_with("Fn::"))
 }
 
-/// The tree with every intrinsic function call replaced by an unknown value.
-pub fn without_intrinsics(node: &Node) -> Node {
-    match &node.value {
-        Value::Map(entries) if is_intrinsic(entries) => {
-            Node::unknown(describe_intrinsic(node), node.span)
-        }
-        Value::Map(entries) => Node::new(
-            Value::Map(
-                entries
-                    .iter()
-                    .map(|e| Entry {
-                        key: e.key.clone(),
-                        key_line: e.key_line,
-                        value: without_intrinsics(&e.value),
-                    })
-                    .collect(),
-            ),
-            node.span,
-        ),
-        Value::List(items) => Node::new(
-            Value::List(items.iter().map(without_intrinsics).collect()),
-            node.span,
-        ),
-        Value::String(text) if is_dynamic_reference(text) => Node::unknown(text.clone(), node.span),
-        _ => node.clone(),
-    }
-}
-
 /// `{{resolve:secretsmanager:...}}` and `{{resolve:ssm-secure:...}}` are resolved at deploy
 /// time: the template holds a reference, not the value.
 fn is_dynamic_reference(text: &str) -> bool {
     text.contains("{{resolve:")
+}
+
+/// An intrinsic that is not evaluated, as an unknown value saying what it was.
+pub(crate) fn unknown_intrinsic(node: &Node) -> Node {
+    Node::unknown(describe_intrinsic(node), node.span)
 }
 
 /// How an intrinsic is written in short form, for messages: `!Ref AllowedCidr`,
@@ -938,10 +926,89 @@ Resources:
         assert_eq!(all.ports, Known::Value(Ports::All));
         assert_eq!(all.cidrs, vec![Known::Value("::/0".into())]);
         assert_eq!(all.at.span, Span::new(20, 21));
-        assert_eq!(
-            rules[2].cidrs,
-            vec![Known::Unknown("!Ref AllowedCidr".into())]
+        // `!Ref AllowedCidr` is its default, 0.0.0.0/0, and the parse notes it on the line.
+        assert_eq!(rules[2].cidrs, vec![Known::Value("0.0.0.0/0".into())]);
+        assert!(
+            parsed
+                .notes
+                .iter()
+                .any(|n| n.line == 25 && n.text == "AllowedCidr defaults to 0.0.0.0/0"),
+            "{:?}",
+            parsed.notes
         );
+    }
+
+    /// A world-open group reached only through a parameter default: reported, saying so;
+    /// a value given for the parameter makes it safe; a resource whose condition is false is
+    /// not created, so not reported.
+    #[test]
+    fn a_world_open_group_through_a_parameter_default_and_its_safe_overrides() {
+        use crate::{ScanOptions, scan_sources};
+        let template = r#"AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  AllowedCidr:
+    Type: String
+    Default: 0.0.0.0/0
+  Env:
+    Type: String
+    Default: test
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+Resources:
+  WebSG:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: web
+      SecurityGroupIngress:
+        - IpProtocol: tcp
+          FromPort: 22
+          ToPort: 22
+          CidrIp: !Ref AllowedCidr
+  ProdOnlySG:
+    Type: AWS::EC2::SecurityGroup
+    Condition: IsProd
+    Properties:
+      GroupDescription: prod
+      SecurityGroupIngress:
+        - IpProtocol: tcp
+          FromPort: 3389
+          ToPort: 3389
+          CidrIp: 0.0.0.0/0
+"#;
+        let scan = |params: &[(&str, &str)]| {
+            let options = ScanOptions {
+                parse: crate::formats::ParseOptions {
+                    cfn_params: params
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                },
+                ..ScanOptions::default()
+            };
+            let result = scan_sources(&[SourceFile::new("stack.yaml", template)], &options);
+            assert!(result.errors.is_empty(), "{:?}", result.errors);
+            result
+                .findings
+                .into_iter()
+                .filter(|f| f.rule.starts_with("NET"))
+                .map(|f| (f.resource, f.message))
+                .collect::<Vec<_>>()
+        };
+        let defaults = scan(&[]);
+        assert_eq!(defaults.len(), 1, "{defaults:#?}");
+        assert_eq!(defaults[0].0, "WebSG");
+        assert!(
+            defaults[0]
+                .1
+                .ends_with("(AllowedCidr defaults to 0.0.0.0/0)"),
+            "{defaults:#?}"
+        );
+        assert!(scan(&[("AllowedCidr", "10.0.0.0/8")]).is_empty());
+        // Env=prod creates the RDP group; its finding depends on no parameter.
+        let prod = scan(&[("AllowedCidr", "10.0.0.0/8"), ("Env", "prod")]);
+        assert_eq!(prod.len(), 1, "{prod:#?}");
+        assert_eq!(prod[0].0, "ProdOnlySG");
+        assert!(!prod[0].1.contains("defaults to"), "{prod:#?}");
     }
 
     #[test]

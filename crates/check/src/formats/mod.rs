@@ -3,6 +3,8 @@
 //! Every front end reports parse failures as [`ScanError`]s with the file and line, never
 //! panics, and never drops a file of a recognised kind silently.
 
+use std::collections::BTreeMap;
+
 use crate::finding::ScanError;
 use crate::model::Fact;
 use crate::rules::Format;
@@ -15,6 +17,7 @@ pub mod credentials;
 pub mod dockerfile;
 pub mod ecs;
 pub mod iam;
+pub mod intrinsics;
 pub mod json;
 pub mod kubernetes;
 pub mod terraform;
@@ -29,6 +32,9 @@ pub struct Parsed {
     /// by [`crate::suppress`] from the text itself.
     pub suppressions: Vec<Suppression>,
     pub errors: Vec<ScanError>,
+    /// Where values came from parameters ("AllowedCidr defaults to 0.0.0.0/0"). The scan
+    /// adds them to the findings about those values.
+    pub notes: Vec<intrinsics::Note>,
 }
 
 impl Parsed {
@@ -82,15 +88,28 @@ pub fn candidate(path: &str) -> Candidate {
     }
 }
 
+/// What the user tells the front ends about the code's inputs.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    /// CloudFormation parameter values (`--cfn-param`, parameter files); they win over the
+    /// templates' defaults, in every template that declares the parameter.
+    pub cfn_params: BTreeMap<String, String>,
+}
+
 /// Parses one file with every front end that recognises it. An empty result means the file
 /// is of no kind airlock reads.
 pub fn parse(file: &SourceFile) -> Vec<Parsed> {
+    parse_with(file, &ParseOptions::default())
+}
+
+/// [`parse`], with the user's inputs.
+pub fn parse_with(file: &SourceFile, options: &ParseOptions) -> Vec<Parsed> {
     let mut out = Vec::new();
     match candidate(&file.path) {
         Candidate::Terraform => out.push(terraform::parse(file)),
         Candidate::TerraformJson => out.push(terraform::parse_json(file)),
-        Candidate::Yaml => out.extend(parse_yaml(file)),
-        Candidate::Json => out.extend(parse_json(file)),
+        Candidate::Yaml => out.extend(parse_yaml(file, options)),
+        Candidate::Json => out.extend(parse_json(file, options)),
         Candidate::Dockerfile => out.push(dockerfile::parse(file)),
         Candidate::Other => {
             if dockerfile::is_dockerfile_content(&file.text) {
@@ -108,7 +127,7 @@ pub fn parse(file: &SourceFile) -> Vec<Parsed> {
     out
 }
 
-fn parse_yaml(file: &SourceFile) -> Option<Parsed> {
+fn parse_yaml(file: &SourceFile, options: &ParseOptions) -> Option<Parsed> {
     let docs = match yaml::load(file) {
         Ok(docs) => docs,
         Err(error) => {
@@ -124,7 +143,7 @@ fn parse_yaml(file: &SourceFile) -> Option<Parsed> {
     if let [doc] = docs.as_slice()
         && cloudformation::is_template(doc)
     {
-        return Some(cloudformation::extract(file, doc));
+        return Some(cloudformation::extract(file, doc, &options.cfn_params));
     }
     if docs.iter().any(kubernetes::is_manifest) {
         return Some(kubernetes::extract(file, &docs));
@@ -140,7 +159,7 @@ fn parse_yaml(file: &SourceFile) -> Option<Parsed> {
     None
 }
 
-fn parse_json(file: &SourceFile) -> Option<Parsed> {
+fn parse_json(file: &SourceFile, options: &ParseOptions) -> Option<Parsed> {
     let doc = match json::load(file) {
         Ok(doc) => doc,
         Err(error) => {
@@ -152,7 +171,7 @@ fn parse_json(file: &SourceFile) -> Option<Parsed> {
         }
     };
     if cloudformation::is_template(&doc) {
-        Some(cloudformation::extract(file, &doc))
+        Some(cloudformation::extract(file, &doc, &options.cfn_params))
     } else if ecs::is_task_definition(&doc) {
         Some(ecs::extract(file, &doc))
     } else if iam::is_policy(&doc) {

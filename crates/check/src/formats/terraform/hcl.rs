@@ -76,7 +76,7 @@ pub(super) fn blocks(file: &SourceFile) -> Result<Vec<TfBlock>, ScanError> {
 pub(super) fn expression(text: &str, span: Span) -> Option<Node> {
     let expr = hcl_edit::parser::parse_expr(text).ok()?;
     let file = SourceFile::new("expression", text);
-    Some(reline(Converter { file: &file }.expr(&expr, span), span))
+    Some(Converter { file: &file }.expr(&expr, span).respanned(span))
 }
 
 /// The arguments of a function call given as source text, converted, if `text` is a call of
@@ -94,7 +94,7 @@ pub(super) fn call_arguments(text: &str, function: &str, span: Span) -> Option<V
     Some(
         call.args
             .iter()
-            .map(|arg| reline(converter.expr(arg, span), span))
+            .map(|arg| converter.expr(arg, span).respanned(span))
             .collect(),
     )
 }
@@ -130,27 +130,6 @@ pub(super) fn template_pieces(text: &str) -> Option<Vec<Piece>> {
 pub(super) enum Piece {
     Literal(String),
     Interpolation(String),
-}
-
-/// Every node of a tree given the same span (for trees converted from text that is not the
-/// file's own, where the spans of the text are meaningless).
-fn reline(mut node: Node, span: Span) -> Node {
-    node.span = span;
-    node.value = match node.value {
-        Value::List(items) => Value::List(items.into_iter().map(|n| reline(n, span)).collect()),
-        Value::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|e| Entry {
-                    key: e.key,
-                    key_line: span.line,
-                    value: reline(e.value, span),
-                })
-                .collect(),
-        ),
-        other => other,
-    };
-    node
 }
 
 struct Converter<'a> {
