@@ -155,12 +155,69 @@ pub fn scan_aws_files(
 
 /// The scan proper; fingerprints do not yet include the file.
 fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
-    let parsed: Vec<(usize, Vec<formats::Parsed>)> = sources
-        .par_iter()
-        .enumerate()
-        .map(|(i, file)| (i, formats::parse_with(file, &options.parse)))
-        .collect();
+    let parsed = parse_all(sources, options);
     evaluate(sources, parsed, options, unit_key)
+}
+
+/// Parses every file in parallel. Terraform takes two passes: its files' blocks first, then
+/// each module directory's variables (defaults and tfvars files), then the facts with those
+/// variables evaluated.
+fn parse_all(sources: &[SourceFile], options: &ScanOptions) -> Vec<(usize, Vec<formats::Parsed>)> {
+    use formats::FirstPass;
+    use formats::terraform::{self, ModuleInputs};
+    let first: Vec<FirstPass> = sources
+        .par_iter()
+        .map(|file| formats::first_pass(file, &options.parse))
+        .collect();
+    type Module<'a> = (Vec<&'a terraform::TfBlock>, Vec<terraform::TfVars<'a>>);
+    let mut modules: BTreeMap<&str, Module<'_>> = BTreeMap::new();
+    for (file, pass) in sources.iter().zip(&first) {
+        if let FirstPass::Terraform {
+            blocks: Ok(blocks), ..
+        } = pass
+        {
+            modules.entry(directory(file)).or_default().0.extend(blocks);
+        }
+    }
+    for file in sources {
+        if let Some(vars) = terraform::tfvars(file) {
+            // tfvars without any Terraform beside them belong to no module we read.
+            if let Some(module) = modules.get_mut(directory(file)) {
+                module.1.push(vars);
+            }
+        }
+    }
+    let given: Vec<terraform::TfVars<'_>> = options
+        .parse
+        .tf_vars
+        .iter()
+        .map(|(name, values)| terraform::TfVars {
+            name,
+            values: values.clone(),
+        })
+        .collect();
+    let inputs: BTreeMap<&str, ModuleInputs> = modules
+        .into_iter()
+        .map(|(dir, (blocks, mut tfvars))| (dir, ModuleInputs::new(blocks, &mut tfvars, &given)))
+        .collect();
+    let none = ModuleInputs::default();
+    first
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, pass)| match pass {
+            FirstPass::Done(parsed) => (i, parsed),
+            FirstPass::Terraform { blocks, others } => {
+                let file = &sources[i];
+                let module = inputs.get(directory(file)).unwrap_or(&none);
+                let mut parsed = vec![match blocks {
+                    Ok(blocks) => terraform::facts_with(file, &blocks, module),
+                    Err(error) => terraform::parse_error(error),
+                }];
+                parsed.extend(others);
+                (i, parsed)
+            }
+        })
+        .collect()
 }
 
 /// Groups parsed facts into units by `key`, runs the enabled rules over each unit, and

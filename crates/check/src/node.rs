@@ -148,6 +148,16 @@ impl Node {
         self
     }
 
+    /// A scalar as text (strings and numbers as written, booleans); `None` for null, lists,
+    /// maps and unknowns.
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            Value::String(s) | Value::Number(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
     pub fn line(&self) -> u32 {
         self.span.line
     }

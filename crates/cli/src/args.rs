@@ -171,6 +171,15 @@ pub struct CheckArgs {
     /// `{"Parameters": {...}}`, or a plain map. `--cfn-param` wins over it.
     #[arg(long, value_name = "FILE")]
     pub cfn_params: Vec<PathBuf>,
+    /// A Terraform variable's value, NAME=VALUE (repeatable; an HCL literal such as
+    /// `["10.0.0.0/8"]` or a plain string). It wins over defaults, tfvars files and
+    /// `--var-file`, in every module that declares NAME.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub tf_var: Vec<String>,
+    /// A Terraform variables file (repeatable, applied in order after the modules'
+    /// terraform.tfvars and *.auto.tfvars).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub tf_var_file: Vec<PathBuf>,
     /// Ignore `airlock:ignore` comments and metadata in the scanned code.
     #[arg(long)]
     pub no_inline_suppressions: bool,

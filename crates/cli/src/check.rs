@@ -44,11 +44,21 @@ pub fn run(args: CheckArgs, color: ColorChoice) -> Exit {
             return Exit::Usage;
         }
     };
+    let tf_vars = match tf_vars(&args) {
+        Ok(vars) => vars,
+        Err(message) => {
+            tracing::error!("{message}");
+            return Exit::Usage;
+        }
+    };
     let mut result = airlock_check::scan(&ScanOptions {
         paths: args.paths.clone(),
         config,
         inline_suppressions: !args.no_inline_suppressions,
-        parse: airlock_check::formats::ParseOptions { cfn_params },
+        parse: airlock_check::formats::ParseOptions {
+            cfn_params,
+            tf_vars,
+        },
     });
 
     if let Some(path) = &args.write_baseline {
@@ -92,6 +102,32 @@ fn cfn_params(args: &CheckArgs) -> Result<std::collections::BTreeMap<String, Str
         params.insert(name.trim().to_string(), value.to_string());
     }
     Ok(params)
+}
+
+/// Terraform variable values: each `--var-file` in order, then the `--var`s.
+type TfVars = Vec<(String, Vec<(String, airlock_check::node::Node)>)>;
+
+fn tf_vars(args: &CheckArgs) -> Result<TfVars, String> {
+    use airlock_check::formats::terraform;
+    let mut out = Vec::new();
+    for path in &args.tf_var_file {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--var-file {shown}: {e}"))?;
+        let values = terraform::var_file(&text).map_err(|e| format!("--var-file {shown}: {e}"))?;
+        out.push((shown, values));
+    }
+    let mut given = Vec::new();
+    for pair in &args.tf_var {
+        let (name, value) = pair
+            .split_once('=')
+            .filter(|(name, _)| !name.trim().is_empty())
+            .ok_or_else(|| format!("--var {pair:?}: expected NAME=VALUE"))?;
+        given.push((name.trim().to_string(), terraform::var_value(value)));
+    }
+    if !given.is_empty() {
+        out.push(("--var".to_string(), given));
+    }
+    Ok(out)
 }
 
 /// Parse errors win over findings: an incomplete scan must not pass, whatever it found.

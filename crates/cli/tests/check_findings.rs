@@ -285,3 +285,55 @@ fn cloudformation_parameters_decide_what_is_reported() {
         stderr(&bad_file)
     );
 }
+
+/// A world-open group reached through a Terraform variable's default in another file of the
+/// module: reported, naming the variable; `--var-file` and `--var` make it safe or open
+/// again, in Terraform's order.
+#[test]
+fn terraform_variables_decide_what_is_reported() {
+    let dir = Scratch::new("tf-vars");
+    dir.write(
+        "infra/main.tf",
+        "resource \"aws_security_group\" \"web\" {\n  name = \"web\"\n  ingress {\n    from_port   = 22\n    to_port     = 22\n    protocol    = \"tcp\"\n    cidr_blocks = var.allowed_cidrs\n  }\n}\n",
+    );
+    dir.write(
+        "infra/variables.tf",
+        "variable \"allowed_cidrs\" {\n  type    = list(string)\n  default = [\"0.0.0.0/0\"]\n}\n",
+    );
+    let open = dir.airlock(&["check", "--format", "json", "infra"]);
+    assert_eq!(open.status.code(), Some(1), "{}", stderr(&open));
+    let report: serde_json::Value = serde_json::from_slice(&open.stdout).expect("JSON report");
+    assert_eq!(report["findings"][0]["rule"], "NET001");
+    assert!(
+        report["findings"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("(var.allowed_cidrs defaults to [0.0.0.0/0])")),
+        "{report}"
+    );
+    dir.write("prod.tfvars", "allowed_cidrs = [\"10.0.0.0/8\"]\n");
+    let safe = dir.airlock(&["check", "--var-file", "prod.tfvars", "infra"]);
+    assert_eq!(safe.status.code(), Some(0), "{}", stdout(&safe));
+    let again = dir.airlock(&[
+        "check",
+        "--var-file",
+        "prod.tfvars",
+        "--var",
+        "allowed_cidrs=[\"0.0.0.0/0\"]",
+        "infra",
+    ]);
+    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    let malformed = dir.airlock(&["check", "--var", "allowed_cidrs", "infra"]);
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(
+        stderr(&malformed).contains("--var \"allowed_cidrs\": expected NAME=VALUE"),
+        "{}",
+        stderr(&malformed)
+    );
+    let missing = dir.airlock(&["check", "--var-file", "nope.tfvars", "infra"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("--var-file nope.tfvars"),
+        "{}",
+        stderr(&missing)
+    );
+}

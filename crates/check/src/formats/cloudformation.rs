@@ -982,6 +982,7 @@ Resources:
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect(),
+                    ..Default::default()
                 },
                 ..ScanOptions::default()
             };

@@ -114,8 +114,8 @@ impl<'a> Evaluator<'a> {
             "Condition" => self.condition(entry.value.as_str()?),
             "Fn::Equals" => {
                 let [a, b] = arguments else { return None };
-                let a = scalar(&self.eval_at(a, depth + 1)?)?;
-                let b = scalar(&self.eval_at(b, depth + 1)?)?;
+                let a = Node::scalar_text(&self.eval_at(a, depth + 1)?)?;
+                let b = Node::scalar_text(&self.eval_at(b, depth + 1)?)?;
                 Some(a == b)
             }
             "Fn::Not" => {
@@ -210,9 +210,10 @@ impl<'a> Evaluator<'a> {
                 let [delimiter, list] = argument.items() else {
                     return None;
                 };
-                let delimiter = scalar(&self.eval_at(delimiter, depth + 1)?)?;
+                let delimiter = Node::scalar_text(&self.eval_at(delimiter, depth + 1)?)?;
                 let list = self.eval_at(list, depth + 1)?;
-                let parts: Option<Vec<String>> = list.items().iter().map(scalar).collect();
+                let parts: Option<Vec<String>> =
+                    list.items().iter().map(Node::scalar_text).collect();
                 matches!(list.value, Value::List(_))
                     .then(|| parts.map(|p| Node::string(p.join(&delimiter), node.span)))?
             })(),
@@ -220,7 +221,9 @@ impl<'a> Evaluator<'a> {
                 let [index, list] = argument.items() else {
                     return None;
                 };
-                let index: usize = scalar(&self.eval_at(index, depth + 1)?)?.parse().ok()?;
+                let index: usize = Node::scalar_text(&self.eval_at(index, depth + 1)?)?
+                    .parse()
+                    .ok()?;
                 let list = self.eval_at(list, depth + 1)?;
                 let Value::List(items) = &list.value else {
                     return None;
@@ -232,8 +235,8 @@ impl<'a> Evaluator<'a> {
                 let [delimiter, source] = argument.items() else {
                     return None;
                 };
-                let delimiter = scalar(&self.eval_at(delimiter, depth + 1)?)?;
-                let source = scalar(&self.eval_at(source, depth + 1)?)?;
+                let delimiter = Node::scalar_text(&self.eval_at(delimiter, depth + 1)?)?;
+                let source = Node::scalar_text(&self.eval_at(source, depth + 1)?)?;
                 if delimiter.is_empty() {
                     return None;
                 }
@@ -253,7 +256,7 @@ impl<'a> Evaluator<'a> {
                 };
                 let keys: Option<Vec<String>> = [map, top, second]
                     .iter()
-                    .map(|k| scalar(&self.eval_at(k, depth + 1)?))
+                    .map(|k| Node::scalar_text(&self.eval_at(k, depth + 1)?))
                     .collect();
                 let keys = keys?;
                 let value = self.mappings?.get(&keys[0])?.get(&keys[1])?.get(&keys[2])?;
@@ -317,7 +320,7 @@ impl<'a> Evaluator<'a> {
                     Some(variable) => self.eval_at(variable, depth + 1)?,
                     None => self.reference(name, span)?,
                 };
-                out.push_str(&scalar(&value)?);
+                out.push_str(&Node::scalar_text(&value)?);
             }
             rest = &after[end + 1..];
         }
@@ -384,8 +387,9 @@ fn parameter(name: &str, declaration: &Node, given: Option<&String>) -> Paramete
     let no_echo = declaration
         .get("NoEcho")
         .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
-    if no_echo {
-        // A secret: never substituted, so its value never reaches a message.
+    if no_echo || crate::secrets::is_secret_name(name) {
+        // A secret's default is reported where it is written (SEC008), and never copied to
+        // where it is used: not reported twice, never quoted in a note.
         return Parameter::Unknown;
     }
     let (text, note) = match given {
@@ -393,7 +397,7 @@ fn parameter(name: &str, declaration: &Node, given: Option<&String>) -> Paramete
             value.clone(),
             format!("{name} is {value} {OVERRIDE_SOURCE}"),
         ),
-        None => match declaration.get("Default").and_then(scalar) {
+        None => match declaration.get("Default").and_then(Node::scalar_text) {
             Some(default) => {
                 let note = format!("{name} defaults to {default}");
                 (default, note)
@@ -420,15 +424,6 @@ fn parameter(name: &str, declaration: &Node, given: Option<&String>) -> Paramete
         value,
         written: text,
         note,
-    }
-}
-
-/// A scalar as text (strings, numbers, booleans); `None` for lists, maps and unknowns.
-fn scalar(node: &Node) -> Option<String> {
-    match &node.value {
-        Value::String(s) | Value::Number(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -94,6 +94,10 @@ pub struct ParseOptions {
     /// CloudFormation parameter values (`--cfn-param`, parameter files); they win over the
     /// templates' defaults, in every template that declares the parameter.
     pub cfn_params: BTreeMap<String, String>,
+    /// Terraform variable values, in the order they apply: each `--var-file` (its path, its
+    /// assignments), then `--var`s (labelled `--var`). They win over defaults and tfvars
+    /// files, in every module that declares the variable.
+    pub tf_vars: Vec<(String, Vec<(String, crate::node::Node)>)>,
 }
 
 /// Parses one file with every front end that recognises it. An empty result means the file
@@ -119,12 +123,36 @@ pub fn parse_with(file: &SourceFile, options: &ParseOptions) -> Vec<Parsed> {
             }
         }
     }
-    if let Some(fact) = credentials::detect(file) {
-        let mut parsed = Parsed::new(Format::AnyFile);
-        parsed.facts.push(fact);
-        out.push(parsed);
-    }
+    out.extend(any_file(file));
     out
+}
+
+/// Credential files, found in any file by name and content.
+fn any_file(file: &SourceFile) -> Option<Parsed> {
+    let fact = credentials::detect(file)?;
+    let mut parsed = Parsed::new(Format::AnyFile);
+    parsed.facts.push(fact);
+    Some(parsed)
+}
+
+/// The scan's first pass over a file: Terraform files only to their blocks, because their
+/// values depend on the variables of the whole module directory; everything else to facts.
+pub(crate) enum FirstPass {
+    Done(Vec<Parsed>),
+    Terraform {
+        blocks: Result<Vec<terraform::TfBlock>, ScanError>,
+        others: Vec<Parsed>,
+    },
+}
+
+pub(crate) fn first_pass(file: &SourceFile, options: &ParseOptions) -> FirstPass {
+    match candidate(&file.path) {
+        kind @ (Candidate::Terraform | Candidate::TerraformJson) => FirstPass::Terraform {
+            blocks: terraform::blocks(file, kind == Candidate::TerraformJson),
+            others: any_file(file).into_iter().collect(),
+        },
+        _ => FirstPass::Done(parse_with(file, options)),
+    }
 }
 
 fn parse_yaml(file: &SourceFile, options: &ParseOptions) -> Option<Parsed> {

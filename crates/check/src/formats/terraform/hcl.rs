@@ -71,6 +71,26 @@ pub(super) fn blocks(file: &SourceFile) -> Result<Vec<TfBlock>, ScanError> {
         .collect())
 }
 
+/// The top-level attributes of a file (a `.tfvars` file: `name = value` lines), converted.
+pub(super) fn attributes(file: &SourceFile) -> Option<Vec<(String, Node)>> {
+    let body = std::panic::catch_unwind(|| hcl_edit::parser::parse_body(&file.text))
+        .ok()?
+        .ok()?;
+    let converter = Converter { file };
+    Some(
+        body.iter()
+            .filter_map(Structure::as_attribute)
+            .map(|attr| {
+                let span = converter.span(attr.span(), Span::line(1));
+                (
+                    attr.key.value().to_string(),
+                    converter.expr(&attr.value, span),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// One HCL expression given as source text (the inside of a `"${...}"` string in JSON
 /// syntax), converted; every node gets `span`, the text having no lines of its own.
 pub(super) fn expression(text: &str, span: Span) -> Option<Node> {

@@ -885,10 +885,8 @@ fn terraform_json_syntax() {
     assert_eq!(rules[0].at.resource, "aws_security_group.web");
     assert_eq!(rules[0].at.resource_span, Span::new(7, 17));
     assert_eq!(rules[0].at.span.line, 9);
-    assert_eq!(
-        rules[0].cidrs,
-        vec![s("0.0.0.0/0"), Known::Unknown("var.cidr".into())]
-    );
+    // `${var.cidr}` is the variable's default, in JSON syntax as in HCL.
+    assert_eq!(rules[0].cidrs, vec![s("0.0.0.0/0"), s("10.0.0.0/8")]);
     let key = parsed.facts.iter().find_map(|f| match f {
         Fact::IamAccessKey(site) => Some(site),
         _ => None,
