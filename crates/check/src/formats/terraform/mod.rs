@@ -106,7 +106,8 @@ pub fn var_value(text: &str) -> Node {
 
 /// The facts of a file's blocks, with the module's variables evaluated.
 pub(crate) fn facts_with(file: &SourceFile, blocks: &[TfBlock], inputs: &ModuleInputs) -> Parsed {
-    if inputs.is_empty() {
+    // Without a `var.` in the text there is nothing to evaluate, and no tree to rebuild.
+    if inputs.is_empty() || !file.text.contains("var.") {
         return extract::facts(file, blocks);
     }
     let mut notes = Vec::new();
