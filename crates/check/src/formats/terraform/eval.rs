@@ -20,7 +20,12 @@ use crate::node::{Entry, Node, Span, Value};
 #[derive(Debug, Clone, Default)]
 pub struct ModuleInputs {
     variables: BTreeMap<String, (Node, String)>,
+    /// Locals the variables and literals decide, with the notes of what they came from.
+    locals: BTreeMap<String, (Node, Vec<String>)>,
 }
+
+/// Locals that refer to locals are evaluated in rounds; real modules chain a few deep.
+const LOCAL_ROUNDS: usize = 8;
 
 /// A tfvars file of the module: its name, and its assignments.
 pub(crate) struct TfVars<'a> {
@@ -37,10 +42,11 @@ impl ModuleInputs {
         tfvars: &mut [TfVars<'_>],
         given: &[TfVars<'_>],
     ) -> ModuleInputs {
+        let blocks: Vec<&TfBlock> = blocks.into_iter().collect();
         let mut variables = BTreeMap::new();
         let mut secret: Vec<String> = Vec::new();
         let mut declared: Vec<String> = Vec::new();
-        for block in blocks {
+        for block in &blocks {
             if block.kind != "variable" {
                 continue;
             }
@@ -73,11 +79,47 @@ impl ModuleInputs {
                 }
             }
         }
-        ModuleInputs { variables }
+        let mut inputs = ModuleInputs {
+            variables,
+            locals: BTreeMap::new(),
+        };
+        inputs.evaluate_locals(&blocks);
+        inputs
+    }
+
+    fn evaluate_locals(&mut self, blocks: &[&TfBlock]) {
+        let mut pending: Vec<(&str, &Node)> = blocks
+            .iter()
+            .filter(|b| b.kind == "locals")
+            .flat_map(|b| b.body.entries().iter().map(|e| (e.key.as_str(), &e.value)))
+            .filter(|(name, _)| !crate::secrets::is_secret_name(name))
+            .collect();
+        for _ in 0..LOCAL_ROUNDS {
+            let mut progressed = false;
+            pending.retain(|(name, node)| {
+                let mut notes = Vec::new();
+                let value = self.resolve(node, &mut notes);
+                if !is_known(&value) {
+                    return true;
+                }
+                let mut texts = vec![format!("local.{name} is {}", shown(&value))];
+                for note in notes {
+                    if !texts.contains(&note.text) {
+                        texts.push(note.text);
+                    }
+                }
+                self.locals.insert(name.to_string(), (value, texts));
+                progressed = true;
+                false
+            });
+            if !progressed || pending.is_empty() {
+                break;
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.variables.is_empty()
+        self.variables.is_empty() && self.locals.is_empty()
     }
 
     /// The tree with every unknown that the variables decide replaced by its value.
@@ -109,7 +151,7 @@ impl ModuleInputs {
 
     /// An unknown's source text, parsed and evaluated. Notes are kept only if it succeeds.
     fn evaluate_text(&self, origin: &str, span: Span, notes: &mut Vec<Note>) -> Option<Node> {
-        if !origin.contains("var.") {
+        if !origin.contains("var.") && !origin.contains("local.") {
             return None;
         }
         let expr = hcl_edit::parser::parse_expr(origin).ok()?;
@@ -129,24 +171,50 @@ impl ModuleInputs {
                 let Expression::Variable(root) = &traversal.expr else {
                     return None;
                 };
-                let [operator] = traversal.operators.as_slice() else {
+                let (first, rest) = traversal.operators.split_first()?;
+                let TraversalOperator::GetAttr(name) = first.value() else {
                     return None;
                 };
-                let TraversalOperator::GetAttr(name) = operator.value() else {
-                    return None;
+                let name = name.value().as_str();
+                let (mut value, texts) = match root.value().as_str() {
+                    "var" => {
+                        let (value, note) = self.variables.get(name)?;
+                        (value, vec![note.clone()])
+                    }
+                    "local" => {
+                        let (value, texts) = self.locals.get(name)?;
+                        (value, texts.clone())
+                    }
+                    _ => return None,
                 };
-                if root.value().as_str() != "var" {
+                // `local.tags.env`, `var.cidrs[0]`: into the value, by literal keys only.
+                for operator in rest {
+                    value = match operator.value() {
+                        TraversalOperator::GetAttr(key) => value.get(key.value().as_str())?,
+                        TraversalOperator::Index(Expression::Number(n)) => {
+                            let index = usize::try_from(n.value().as_u64()?).ok()?;
+                            value.items().get(index)?
+                        }
+                        TraversalOperator::Index(Expression::String(key)) => {
+                            value.get(key.value())?
+                        }
+                        _ => return None,
+                    };
+                }
+                if !is_known(value) {
                     return None;
                 }
-                let (value, note) = self.variables.get(name.value().as_str())?;
-                notes.push(Note {
-                    line: span.line,
-                    value: match value.items() {
-                        [only] => shown(only),
-                        _ => shown(value),
-                    },
-                    text: note.clone(),
-                });
+                let shown_value = match value.items() {
+                    [only] => shown(only),
+                    _ => shown(value),
+                };
+                for text in texts {
+                    notes.push(Note {
+                        line: span.line,
+                        value: shown_value.clone(),
+                        text,
+                    });
+                }
                 Some(value.clone().respanned(span))
             }
             Expression::StringTemplate(template) => {
@@ -369,6 +437,35 @@ variable "env" {
             parsed.notes
         );
         assert!(parsed.notes.is_empty(), "{:?}", parsed.notes);
+    }
+
+    #[test]
+    fn locals_of_literals_and_variables_chain_and_open_objects() {
+        let locals = r#"locals {
+  net      = { ssh = local.anywhere }
+  anywhere = var.allowed_cidr
+  computed = cidrsubnet("10.0.0.0/8", 8, 1)
+}
+"#;
+        let via = |reference: &str| {
+            let main = MAIN.replace("[var.allowed_cidr]", &format!("[{reference}]"));
+            net(&[
+                ("m/main.tf", &main),
+                ("m/variables.tf", VARIABLES),
+                ("m/locals.tf", locals),
+            ])
+        };
+        let found = via("local.net.ssh");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        // The chain is told: the local used, and the variable it came from.
+        assert!(
+            found[0].1.ends_with("(local.net is {...}; local.anywhere is 0.0.0.0/0; var.allowed_cidr defaults to 0.0.0.0/0)"),
+            "{found:#?}"
+        );
+        assert_eq!(via("local.anywhere").len(), 1);
+        assert!(via("local.computed").is_empty());
+        assert!(via("local.missing").is_empty());
+        assert!(via("local.net.other").is_empty());
     }
 
     #[test]

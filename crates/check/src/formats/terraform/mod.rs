@@ -106,8 +106,9 @@ pub fn var_value(text: &str) -> Node {
 
 /// The facts of a file's blocks, with the module's variables evaluated.
 pub(crate) fn facts_with(file: &SourceFile, blocks: &[TfBlock], inputs: &ModuleInputs) -> Parsed {
-    // Without a `var.` in the text there is nothing to evaluate, and no tree to rebuild.
-    if inputs.is_empty() || !file.text.contains("var.") {
+    // Without a `var.` or `local.` in the text there is nothing to evaluate, and no tree to
+    // rebuild.
+    if inputs.is_empty() || !(file.text.contains("var.") || file.text.contains("local.")) {
         return extract::facts(file, blocks);
     }
     let mut notes = Vec::new();
