@@ -110,10 +110,7 @@ impl PromptCache {
 
     /// `$XDG_CACHE_HOME/airlock/whoami`, else `~/.cache/airlock/whoami`.
     pub fn default_dir(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-        let base = env("XDG_CACHE_HOME")
-            .filter(|v| Path::new(v).is_absolute())
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|home| Path::new(&home).join(".cache")))?;
+        let base = crate::user_base_dir(env, "XDG_CACHE_HOME", ".cache")?;
         Some(base.join("airlock").join("whoami"))
     }
 

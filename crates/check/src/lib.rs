@@ -232,7 +232,7 @@ fn evaluate(
     let mut units: BTreeMap<String, rules::Unit> = BTreeMap::new();
     let mut suppressions = Vec::new();
     // file -> where values came from parameters.
-    let mut notes: BTreeMap<&str, Vec<formats::intrinsics::Note>> = BTreeMap::new();
+    let mut notes: BTreeMap<&str, Vec<formats::Note>> = BTreeMap::new();
     for (index, parses) in parsed {
         if parses.is_empty() {
             continue;
@@ -316,7 +316,7 @@ fn unit_key(file: &SourceFile, format: Option<rules::Format>) -> String {
 /// whose value the message names ("allows 0.0.0.0/0 ... (AllowedCidr defaults to
 /// 0.0.0.0/0)"). A parameter used elsewhere in the same lines, or one that only named the
 /// resource, is not what the finding is about, and is left out.
-fn add_notes(finding: &mut Finding, notes: Option<&Vec<formats::intrinsics::Note>>) {
+fn add_notes(finding: &mut Finding, notes: Option<&Vec<formats::Note>>) {
     let Some(notes) = notes else {
         return;
     };

@@ -1,7 +1,7 @@
 //! `airlock accounts`, `whoami` and `guard`: wiring between the arguments, the convention
 //! in airlock.toml, the scanner's ACC rules and reporters, and `airlock-accounts`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use airlock_check::formats::awsconfig::AwsFileKind;
 use airlock_check::report::{self, ReportOptions};
@@ -24,10 +24,7 @@ fn config_path(arg: &ConfigArg, env: impl Fn(&str) -> Option<String>) -> Option<
     if local.is_file() {
         return Some(local);
     }
-    let user = env("XDG_CONFIG_HOME")
-        .filter(|v| Path::new(v).is_absolute())
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|home| Path::new(&home).join(".config")))
+    let user = airlock_accounts::user_base_dir(env, "XDG_CONFIG_HOME", ".config")
         .map(|base| base.join("airlock").join("airlock.toml"));
     user.filter(|p| p.is_file())
 }
@@ -100,8 +97,11 @@ pub fn lint(args: AccountsLintArgs, color: ColorChoice) -> Exit {
         args.files
             .iter()
             .map(|p| {
-                let kind = AwsFileKind::of(&SourceFile::new(p.display().to_string(), ""));
-                (p.clone(), kind)
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                (
+                    p.clone(),
+                    AwsFileKind::of_name(name.as_deref().unwrap_or("")),
+                )
             })
             .collect()
     } else {
@@ -169,6 +169,7 @@ mod with_aws {
     use std::process::ExitCode;
     use std::time::SystemTime;
 
+    use airlock_accounts::alias;
     use airlock_accounts::aws::{AwsAccounts, AwsError, child_environment};
     use airlock_accounts::cache::{KeyInputs, PROMPT_TTL, PromptCache};
     use airlock_accounts::guard::{
@@ -400,22 +401,8 @@ mod with_aws {
                 Err(error) => return no_identity(error),
             };
             let account = &identity.account;
-            if let Some((other, _)) = convention
-                .ids
-                .iter()
-                .find(|(id, alias)| *alias == name && *id != account)
-            {
-                tracing::error!(
-                    "refusing: [accounts.ids] gives {name} to account {other}, and these credentials are for account {account}"
-                );
-                return code(EXIT_WRONG_ENV);
-            }
-            if let Some(known) = convention.ids.get(account)
-                && known != name
-            {
-                tracing::error!(
-                    "refusing: [accounts.ids] names account {account} {known}, not {name}; change airlock.toml first if the account is to be renamed"
-                );
+            if let Some(reason) = alias::refusal(&convention, account, name) {
+                tracing::error!("{reason}");
                 return code(EXIT_WRONG_ENV);
             }
             if identity.alias.as_deref() == Some(name.as_str()) {
@@ -456,13 +443,7 @@ mod with_aws {
             }
             let account = identity.account.clone();
             let placement = Placement::new(identity, Some(&convention));
-            let problems = match &placement.known_as {
-                None => vec![format!(
-                    "account {account} is not in [accounts.ids]: add \"{account}\" = \"{}\"",
-                    placement.identity.alias.as_deref().unwrap_or("ALIAS")
-                )],
-                Some(_) => placement.problems(),
-            };
+            let problems = alias::check(&placement);
             if problems.is_empty() {
                 println!(
                     "account {account}: alias {} agrees with [accounts.ids] and the convention",

@@ -95,13 +95,18 @@ fn cfn_params(args: &CheckArgs) -> Result<std::collections::BTreeMap<String, Str
         params.extend(values);
     }
     for pair in &args.cfn_param {
-        let (name, value) = pair
-            .split_once('=')
-            .filter(|(name, _)| !name.trim().is_empty())
-            .ok_or_else(|| format!("--cfn-param {pair:?}: expected NAME=VALUE"))?;
-        params.insert(name.trim().to_string(), value.to_string());
+        let (name, value) = name_value("--cfn-param", pair)?;
+        params.insert(name, value.to_string());
     }
     Ok(params)
+}
+
+/// A `NAME=VALUE` flag value: the name trimmed, the value as given (it may contain `=`).
+fn name_value<'a>(flag: &str, pair: &'a str) -> Result<(String, &'a str), String> {
+    pair.split_once('=')
+        .filter(|(name, _)| !name.trim().is_empty())
+        .map(|(name, value)| (name.trim().to_string(), value))
+        .ok_or_else(|| format!("{flag} {pair:?}: expected NAME=VALUE"))
 }
 
 /// Terraform variable values: each `--var-file` in order, then the `--var`s.
@@ -118,11 +123,8 @@ fn tf_vars(args: &CheckArgs) -> Result<TfVars, String> {
     }
     let mut given = Vec::new();
     for pair in &args.tf_var {
-        let (name, value) = pair
-            .split_once('=')
-            .filter(|(name, _)| !name.trim().is_empty())
-            .ok_or_else(|| format!("--var {pair:?}: expected NAME=VALUE"))?;
-        given.push((name.trim().to_string(), terraform::var_value(value)));
+        let (name, value) = name_value("--var", pair)?;
+        given.push((name, terraform::var_value(value)));
     }
     if !given.is_empty() {
         out.push(("--var".to_string(), given));

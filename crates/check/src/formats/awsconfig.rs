@@ -93,7 +93,12 @@ impl AwsFileKind {
     /// By file name, as discovery sees it: `credentials`, or any name containing it, is a
     /// credentials file.
     pub fn of(file: &SourceFile) -> AwsFileKind {
-        if file.name().contains("credentials") {
+        AwsFileKind::of_name(file.name())
+    }
+
+    /// By a file name alone (`airlock accounts lint FILE`).
+    pub fn of_name(name: &str) -> AwsFileKind {
+        if name.contains("credentials") {
             AwsFileKind::Credentials
         } else {
             AwsFileKind::Config

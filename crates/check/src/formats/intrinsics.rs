@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use crate::formats::Note;
 use crate::node::{Entry, Node, Span, Value};
 
 /// Where parameter values given from outside the template came from, for the notes.
@@ -22,15 +23,6 @@ pub const OVERRIDE_SOURCE: &str = "as given";
 /// Nesting beyond this is not evaluated (it stays unknown): templates nest a few levels,
 /// and a bound keeps hostile input from recursing without end.
 const MAX_DEPTH: usize = 32;
-
-/// Where a value came from a parameter: on `line`, `value` is `text` says ("AllowedCidr
-/// defaults to 0.0.0.0/0").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    pub line: u32,
-    pub value: String,
-    pub text: String,
-}
 
 #[derive(Debug, Clone)]
 enum Parameter {

@@ -34,7 +34,7 @@ pub struct Parsed {
     pub errors: Vec<ScanError>,
     /// Where values came from parameters ("AllowedCidr defaults to 0.0.0.0/0"). The scan
     /// adds them to the findings about those values.
-    pub notes: Vec<intrinsics::Note>,
+    pub notes: Vec<Note>,
 }
 
 impl Parsed {
@@ -86,6 +86,15 @@ pub fn candidate(path: &str) -> Candidate {
     } else {
         Candidate::Other
     }
+}
+
+/// Where a value came from a parameter or variable: on `line`, `value` is what `text` says
+/// ("AllowedCidr defaults to 0.0.0.0/0", "var.cidr is 10.0.0.0/8 in terraform.tfvars").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub line: u32,
+    pub value: String,
+    pub text: String,
 }
 
 /// What the user tells the front ends about the code's inputs.

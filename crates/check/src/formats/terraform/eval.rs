@@ -13,7 +13,7 @@ use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::template::Element;
 
 use super::TfBlock;
-use crate::formats::intrinsics::Note;
+use crate::formats::Note;
 use crate::node::{Entry, Node, Span, Value};
 
 /// The values of a module's variables, and how to say where each came from.
