@@ -70,15 +70,25 @@ impl CredentialSource for FakeSts {
 }
 
 /// Lets the refresher react to the clock: waits until its next attempt is in the future.
+///
+/// The bound is wall-clock time, not a number of yields: on a loaded two-core CI machine the
+/// refresher's worker thread can be descheduled for longer than thousands of yields take.
 async fn settle(cache: &CredentialCache) {
-    for _ in 0..10_000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut spins = 0u32;
+    while std::time::Instant::now() < deadline {
         let status = cache.status();
         if status.next_attempt.is_some_and(|t| t > cache.clock().now()) {
             return;
         }
-        tokio::task::yield_now().await;
+        spins += 1;
+        if spins.is_multiple_of(256) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
     }
-    panic!("the refresher did not settle");
+    panic!("the refresher did not settle within 30 s of real time");
 }
 
 #[tokio::test]
