@@ -177,6 +177,8 @@ struct RuleListing {
     formats: Vec<&'static str>,
     practice: &'static str,
     doc_url: String,
+    /// checkov check ids for the same mistake; bench/parity.sh reads its mapping from here.
+    checkov: &'static [&'static str],
 }
 
 fn listings() -> Vec<RuleListing> {
@@ -189,6 +191,7 @@ fn listings() -> Vec<RuleListing> {
             formats: meta.formats.iter().map(|f| f.as_str()).collect(),
             practice: meta.practice,
             doc_url: meta.doc_url(),
+            checkov: meta.checkov,
         })
         .collect()
 }
@@ -211,7 +214,7 @@ pub fn list_rules_text() -> String {
 }
 
 /// `--list-rules --format json`: an array of `{code, name, severity, formats, practice,
-/// doc_url}` in code order.
+/// doc_url, checkov}` in code order.
 pub fn list_rules_json() -> String {
     let mut text = serde_json::to_string_pretty(&listings()).unwrap_or_else(|_| "[]".into());
     text.push('\n');
