@@ -166,7 +166,7 @@ def compare(corpus_name, checkov_rows, findings, mapped, ids, by_id):
                 seen.add((rule, key))
                 counts[rule]["both"] += 1
         else:
-            owner = by_id[check_id][0]
+            owner = by_id[check_id][-1]  # the last rule listing it is the most specific
             counts[owner]["only checkov"] += 1
             rows.append((owner, "only checkov", file, span, check_id, resource))
     for rule, found in airlock_by_rule.items():

@@ -419,6 +419,8 @@ pub enum LiteralContext {
     EcsEnvironment,
     /// Kubernetes container `env[].value`.
     KubernetesEnv,
+    /// A value of a Kubernetes Secret manifest (`data`, decoded, or `stringData`).
+    KubernetesSecret,
     /// Lambda function environment variables.
     LambdaEnvironment,
     /// EC2 instance or launch template user data.
@@ -448,6 +450,7 @@ impl LiteralContext {
             LiteralContext::DockerArg => "Dockerfile ARG",
             LiteralContext::EcsEnvironment => "ECS container environment",
             LiteralContext::KubernetesEnv => "Kubernetes env value",
+            LiteralContext::KubernetesSecret => "Kubernetes Secret value",
             LiteralContext::LambdaEnvironment => "Lambda environment",
             LiteralContext::UserData => "EC2 user data",
             LiteralContext::SecretString => "Secrets Manager SecretString",

@@ -387,7 +387,15 @@ pub fn embedded_assignments(value: &str) -> Vec<(&str, &str)> {
                 && name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-            let value = rest.get(1..)?.trim().trim_matches(['"', '\'']).trim();
+            let raw = rest.get(1..)?.trim();
+            // An unquoted value with brackets or parentheses is code reading a value at run
+            // time (`key = response['keyPair']['PrivateKey']`, `pw = os.getenv("PW")`): in
+            // a shell script the same characters unquoted would not even parse.
+            let quoted = raw.starts_with(['"', '\'']);
+            if !quoted && raw.contains(['[', '(']) {
+                return None;
+            }
+            let value = raw.trim_matches(['"', '\'']).trim();
             (valid_name && !value.is_empty() && !value.contains(char::is_whitespace))
                 .then_some((name, value))
         })
@@ -658,6 +666,9 @@ mod tests {
             ]
         );
         assert!(embedded_assignments("DB_PASSWORD=x").is_empty());
+        // Code reading values at run time assigns no literal; a quoted bracket still counts.
+        let code = "key = response['keyPair']['PrivateKey']\npw = os.getenv(\"PW\")\ntoken = \"a(b[c\"\n";
+        assert_eq!(embedded_assignments(code), vec![("token", "a(b[c")]);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+
 use crate::finding::ScanError;
 use crate::formats::Parsed;
 use crate::model::{
@@ -92,6 +94,10 @@ impl Reader {
             self.list(object, depth);
             return;
         }
+        if kind == "Secret" {
+            self.secret(object);
+            return;
+        }
         let Some(path) = pod_spec_path(kind) else {
             return;
         };
@@ -102,6 +108,42 @@ impl Reader {
         };
         let workload = self.workload(kind, site, spec);
         self.parsed.facts.push(Fact::Workload(workload));
+    }
+
+    /// A Secret manifest's values are literals committed with the code: `stringData` as
+    /// written, `data` decoded from base64 (a value that is not base64 of UTF-8 text, such
+    /// as a binary keystore, is left alone: the secrets rules read text).
+    fn secret(&mut self, object: &Node) {
+        let site = Site::new(&self.file, resource_name("Secret", object), object.span);
+        for (field, encoded) in [("stringData", false), ("data", true)] {
+            let Some(values) = object.get(field) else {
+                continue;
+            };
+            for entry in values.entries() {
+                let Some(text) = entry.value.as_str() else {
+                    continue;
+                };
+                let value = if encoded {
+                    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                    match base64::engine::general_purpose::STANDARD
+                        .decode(compact)
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                    {
+                        Some(decoded) => decoded,
+                        None => continue,
+                    }
+                } else {
+                    text.to_string()
+                };
+                self.parsed.facts.push(Fact::Literal(Literal {
+                    at: site.at(entry.value.span),
+                    context: LiteralContext::KubernetesSecret,
+                    name: entry.key.clone(),
+                    value,
+                }));
+            }
+        }
     }
 
     fn list(&mut self, list: &Node, depth: usize) {
@@ -601,6 +643,37 @@ pub(crate) mod tests {
             .map(|w| w.at.resource.as_str())
             .collect();
         assert_eq!(names, ["Pod/default/p", "Deployment/shop/web"]);
+        assert!(parsed.errors.is_empty());
+    }
+
+    #[test]
+    fn secret_manifests_give_their_values_as_literals_decoded() {
+        // "hunter2hunter2" and "admin" in base64; the keystore is not text.
+        let parsed = extract_json(&[serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "shop"},
+            "data": {"password": "aHVudGVyMmh1bnRlcjI=", "user": "YWRt\naW4=", "keystore": "/w==", "bad": "%%%"},
+            "stringData": {"api_token": "plain-text-token"}
+        })]);
+        let literals: Vec<(&str, &str, &str)> = parsed
+            .facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::Literal(l) if l.context == LiteralContext::KubernetesSecret => {
+                    Some((l.at.resource.as_str(), l.name.as_str(), l.value.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            literals,
+            [
+                ("Secret/shop/db", "api_token", "plain-text-token"),
+                ("Secret/shop/db", "password", "hunter2hunter2"),
+                ("Secret/shop/db", "user", "admin"),
+            ]
+        );
         assert!(parsed.errors.is_empty());
     }
 

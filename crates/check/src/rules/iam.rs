@@ -2,7 +2,7 @@
 //! unconditionally) may assume, long-lived access keys, and Allow statements written with
 //! NotAction/NotResource.
 //!
-//! Permission rules (IAM001-IAM003) read identity policies only: a resource policy's
+//! Permission rules (IAM001-IAM003, IAM008) read identity policies only: a resource policy's
 //! `Action: kms:*` on `Resource: *` (the default KMS key policy) grants the named principal
 //! access to that one resource, not to every key in the account.
 
@@ -18,6 +18,7 @@ pub static RULES: &[&dyn Rule] = &[
     &CrossAccountTrustUnconditioned,
     &UserAccessKey,
     &NotActionAllow,
+    &PermissionsManagementOnEveryResource,
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -269,7 +270,16 @@ Resources:
 "#,
         },
     ],
-    checkov: &["CKV_AWS_1", "CKV_AWS_62", "CKV_AWS_63", "CKV_AWS_49"],
+    checkov: &[
+        "CKV_AWS_1",
+        "CKV_AWS_62",
+        "CKV_AWS_63",
+        "CKV_AWS_49",
+        "CKV_AWS_109",
+        "CKV_AWS_110",
+        "CKV_AWS_286",
+        "CKV_AWS_289",
+    ],
 };
 
 impl Rule for AdminWildcard {
@@ -505,7 +515,13 @@ Resources:
 "#,
         },
     ],
-    checkov: &["CKV2_AWS_40", "CKV_AWS_109", "CKV_AWS_289"],
+    checkov: &[
+        "CKV2_AWS_40",
+        "CKV_AWS_109",
+        "CKV_AWS_289",
+        "CKV_AWS_110",
+        "CKV_AWS_286",
+    ],
 };
 
 impl SensitiveServiceWildcard {
@@ -703,7 +719,7 @@ Resources:
 "#,
         },
     ],
-    checkov: &["CKV_AWS_110", "CKV_AWS_286"],
+    checkov: &["CKV_AWS_110", "CKV_AWS_286", "CKV_AWS_109", "CKV_AWS_289"],
 };
 
 impl PassRoleWildcard {
@@ -743,6 +759,243 @@ impl Rule for PassRoleWildcard {
                     format!(
                         "policy {} {label} allows {action} on every role (Resource *)",
                         policy.at.resource
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+pub struct PermissionsManagementOnEveryResource;
+
+/// Action names that change who may use a resource: resource policies, ACLs, grants,
+/// permissions, public-access blocks and sharing attributes. Matched with IAM's wildcards
+/// against the action's name, in any service.
+const PERMISSION_CHANGING_ACTIONS: [&str; 16] = [
+    "Put*Policy",
+    "Set*Policy",
+    "Delete*Policy",
+    "Attach*Policy",
+    "Detach*Policy",
+    "Create*PolicyVersion",
+    "Add*Permission*",
+    "Remove*Permission*",
+    "Create*Permission*",
+    "Delete*Permission*",
+    "CreateGrant",
+    "RevokeGrant",
+    "Put*Acl",
+    "*PublicAccessBlock",
+    "Modify*SnapshotAttribute",
+    "ModifyImageAttribute",
+];
+
+/// Policies that are not about access (scaling, retention, lifecycle, load balancing,
+/// replication, storage tiers): `Put*Policy` on these changes behaviour, not who gets in.
+const NOT_ACCESS_POLICIES: [&str; 8] = [
+    "scaling",
+    "retention",
+    "lifecycle",
+    "loadbalancer",
+    "replication",
+    "storage",
+    "backup",
+    "sampling",
+];
+
+/// Concrete permission-changing actions, so that a partial wildcard (`s3:Put*`) can be
+/// tested for reaching one. Not exhaustive: a named action is matched by the patterns above.
+const PERMISSION_CHANGING_EXAMPLES: [(&str, &str); 14] = [
+    ("s3", "PutBucketPolicy"),
+    ("s3", "PutBucketAcl"),
+    ("s3", "PutObjectAcl"),
+    ("s3", "PutBucketPublicAccessBlock"),
+    ("ec2", "CreateNetworkInterfacePermission"),
+    ("ec2", "ModifySnapshotAttribute"),
+    ("ec2", "ModifyImageAttribute"),
+    ("lambda", "AddPermission"),
+    ("sns", "AddPermission"),
+    ("sqs", "AddPermission"),
+    ("ecr", "SetRepositoryPolicy"),
+    ("logs", "PutResourcePolicy"),
+    ("es", "UpdateDomainConfig"),
+    ("rds", "ModifyDBSnapshotAttribute"),
+];
+
+static IAM008: RuleMeta = RuleMeta {
+    code: "IAM008",
+    name: "iam-permissions-management-on-every-resource",
+    severity: Severity::Medium,
+    practice: "Permission-changing actions, and whole services, are granted on named resources, never on Resource `*`.",
+    formats: &[Format::Terraform, Format::CloudFormation, Format::IamPolicy],
+    what: "An identity policy Allow statement with Resource `*` that grants a whole service (`ec2:*`, `s3:*`, `cloudformation:*`) other than the five IAM002 covers, or an action that changes who may use a resource: resource policies (`s3:PutBucketPolicy`, `kms:PutKeyPolicy`, `ecr:SetRepositoryPolicy`), permissions and grants (`lambda:AddPermission`, `ec2:CreateNetworkInterfacePermission`, `kms:CreateGrant`), ACLs, public-access blocks, snapshot and image sharing, and IAM's own attach and put actions named one by one. Statements already reported by IAM001, IAM002 or IAM003 for the same action are not reported again.",
+    why: "On every resource these actions let the holder open any bucket, key, function or snapshot in the account to another account or to everyone (resource exposure), or grant itself more (permissions management). A whole-service wildcard includes those actions, and every action the service adds later.",
+    fix: "Name the actions the workload uses and scope Resource to the ARNs it manages. Keep permission-changing actions for deployment roles, on resources named by prefix (`arn:aws:s3:::app-*`).",
+    examples: &[
+        Example {
+            file: "main.tf",
+            failing: r#"resource "aws_iam_role_policy" "app" {
+  name = "app"
+  role = "app"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["s3:*"]
+      Resource = "*"
+    }]
+  })
+}
+"#,
+            passing: r#"resource "aws_iam_role_policy" "app" {
+  name = "app"
+  role = "app"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject"]
+      Resource = "arn:aws:s3:::example-app-data/*"
+    }]
+  })
+}
+"#,
+        },
+        Example {
+            file: "template.yaml",
+            failing: r#"AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  KeyAdminPolicy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action:
+              - kms:GetKeyPolicy
+              - kms:PutKeyPolicy
+            Resource: "*"
+"#,
+            passing: r#"AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  KeyAdminPolicy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action:
+              - kms:GetKeyPolicy
+              - kms:PutKeyPolicy
+            Resource: arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
+"#,
+        },
+        Example {
+            file: "policy.json",
+            failing: r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "NetworkInterfaces",
+      "Effect": "Allow",
+      "Action": ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission"],
+      "Resource": "*"
+    }
+  ]
+}
+"#,
+            passing: r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "NetworkInterfaces",
+      "Effect": "Allow",
+      "Action": ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces"],
+      "Resource": "*"
+    }
+  ]
+}
+"#,
+        },
+    ],
+    checkov: &["CKV_AWS_109", "CKV_AWS_289", "CKV_AWS_110", "CKV_AWS_286"],
+};
+
+impl PermissionsManagementOnEveryResource {
+    /// Whether an action name (no service) is a permission-changing one by the patterns.
+    fn changes_permissions(name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        PERMISSION_CHANGING_ACTIONS
+            .iter()
+            .any(|pattern| glob_match(pattern, name))
+            && !NOT_ACCESS_POLICIES.iter().any(|word| lower.contains(word))
+    }
+
+    /// Why an action on Resource `*` is reported, if it is: a whole non-sensitive service,
+    /// a named permission-changing action, or a partial wildcard that reaches one. What
+    /// IAM001 (`*`), IAM002 (wildcards over the sensitive services) and IAM003 (PassRole)
+    /// report is left to them.
+    fn reaches(action: &str) -> Option<String> {
+        let (service, name) = action.split_once(':')?;
+        let (service, name) = (service.trim(), name.trim());
+        if has_wildcard(service) || service.is_empty() {
+            return None; // `*` or `*:*` is IAM001's; `s*:*` is IAM002's when it matters
+        }
+        let sensitive = SENSITIVE_SERVICES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(service));
+        if name == "*" {
+            return (!sensitive).then(|| format!("{action} (all of {service})"));
+        }
+        if PassRoleWildcard::covers_pass_role(action) {
+            return None;
+        }
+        if !has_wildcard(name) {
+            return Self::changes_permissions(name).then(|| action.to_owned());
+        }
+        if sensitive {
+            return None; // IAM002 judges partial wildcards over the sensitive services
+        }
+        PERMISSION_CHANGING_EXAMPLES
+            .iter()
+            .find(|(s, a)| s.eq_ignore_ascii_case(service) && glob_match(name, a))
+            .map(|(s, a)| format!("{action} (covers {s}:{a})"))
+    }
+}
+
+impl Rule for PermissionsManagementOnEveryResource {
+    fn meta(&self) -> &'static RuleMeta {
+        &IAM008
+    }
+
+    fn check(&self, unit: &Unit, out: &mut Vec<Finding>) {
+        for policy in policies(unit).filter(|p| p.kind == PolicyKind::Identity) {
+            for (index, statement) in policy.statements.iter().enumerate() {
+                if !is_allow(statement)
+                    || grants_admin(statement)
+                    || !known_strings(&statement.resources).any(|r| r == "*")
+                {
+                    continue;
+                }
+                let reached: Vec<String> = known_strings(&statement.actions)
+                    .filter_map(Self::reaches)
+                    .collect();
+                if reached.is_empty() {
+                    continue;
+                }
+                let (discriminator, label) = statement_label(index, statement);
+                out.push(Finding::new(
+                    &IAM008,
+                    &policy.at.at(statement.span),
+                    &discriminator,
+                    format!(
+                        "policy {} {label} grants on every resource (Resource *): {}",
+                        policy.at.resource,
+                        reached.join(", ")
                     ),
                 ));
             }
@@ -1404,7 +1657,7 @@ pub(crate) mod tests {
     #[test]
     fn iam_rules_are_documented() {
         crate::rules::network::meta_checks::assert_complete(RULES, &["IAM"]);
-        assert_eq!(RULES.len(), 7);
+        assert_eq!(RULES.len(), 8);
     }
 
     /// Reads a standalone policy example as the IAM front end would: a document with
@@ -1444,7 +1697,9 @@ pub(crate) mod tests {
         }
         assert_eq!(
             checked,
-            ["IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007"]
+            [
+                "IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007", "IAM008"
+            ]
         );
     }
 
@@ -1476,7 +1731,9 @@ pub(crate) mod tests {
         }
         assert_eq!(
             checked,
-            ["IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007"]
+            [
+                "IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007", "IAM008"
+            ]
         );
     }
 
@@ -1647,6 +1904,80 @@ pub(crate) mod tests {
                     statement("Deny", &["iam:PassRole"], &["*"]),
                 ],
             )],
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn iam008_reports_whole_services_and_permission_changing_actions_on_star() {
+        let found = run(
+            &PermissionsManagementOnEveryResource,
+            vec![policy(
+                PolicyKind::Identity,
+                vec![
+                    statement("Allow", &["ec2:*", "s3:GetObject", "logs:*"], &["*"]),
+                    statement("Allow", &["kms:GetKeyPolicy", "kms:PutKeyPolicy"], &["*"]),
+                    statement("Allow", &["ec2:CreateNetworkInterfacePermission"], &["*"]),
+                    statement("Allow", &["s3:Put*"], &["*"]),
+                    statement("Allow", &["lambda:AddPermission"], &["*"]),
+                    statement("Allow", &["iam:AttachRolePolicy"], &["*"]),
+                ],
+            )],
+        );
+        let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "policy aws_iam_policy.app statement 1 grants on every resource (Resource *): ec2:* (all of ec2), logs:* (all of logs)",
+                "policy aws_iam_policy.app statement 2 grants on every resource (Resource *): kms:PutKeyPolicy",
+                "policy aws_iam_policy.app statement 3 grants on every resource (Resource *): ec2:CreateNetworkInterfacePermission",
+                "policy aws_iam_policy.app statement 4 grants on every resource (Resource *): s3:Put* (covers s3:PutBucketPolicy)",
+                "policy aws_iam_policy.app statement 5 grants on every resource (Resource *): lambda:AddPermission",
+                "policy aws_iam_policy.app statement 6 grants on every resource (Resource *): iam:AttachRolePolicy",
+            ]
+        );
+    }
+
+    #[test]
+    fn iam008_leaves_scoped_resources_other_rules_and_non_access_policies_alone() {
+        let found = run(
+            &PermissionsManagementOnEveryResource,
+            vec![
+                policy(
+                    PolicyKind::Identity,
+                    vec![
+                        statement("Allow", &["s3:*"], &["arn:aws:s3:::app-data/*"]),
+                        statement(
+                            "Allow",
+                            &["kms:PutKeyPolicy"],
+                            &["arn:aws:kms:eu-west-1:1:key/x"],
+                        ),
+                        // IAM001, IAM002 and IAM003 report these.
+                        statement("Allow", &["*"], &["*"]),
+                        statement("Allow", &["iam:*", "kms:*", "iam:Put*"], &["*"]),
+                        statement("Allow", &["iam:PassRole"], &["*"]),
+                        // Policies that are not about access, reads, and a Deny.
+                        statement(
+                            "Allow",
+                            &[
+                                "autoscaling:PutScalingPolicy",
+                                "logs:PutRetentionPolicy",
+                                "ecr:PutLifecyclePolicy",
+                                "ec2:Describe*",
+                                "s3:Get*",
+                                "kms:GetKeyPolicy",
+                            ],
+                            &["*"],
+                        ),
+                        statement("Deny", &["s3:*"], &["*"]),
+                    ],
+                ),
+                // A resource policy's Resource `*` is the resource itself.
+                policy(
+                    PolicyKind::Resource,
+                    vec![statement("Allow", &["sqs:*"], &["*"])],
+                ),
+            ],
         );
         assert!(found.is_empty(), "{found:?}");
     }

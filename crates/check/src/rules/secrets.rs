@@ -248,7 +248,7 @@ static SECRET_BY_NAME: RuleMeta = RuleMeta {
         Format::Terraform,
         Format::CloudFormation,
     ],
-    what: "A literal assigned to a name that says it is a secret (`password`, `DB_PASSWD`, `api_key`, `client_secret`, `GITHUB_TOKEN`, `*_SECRET`, `*_KEY` except public keys, key ids and database keys). References (`${VAR}`, `$(cat …)`, `{{ … }}`, ARNs, paths) are not reported; weak values such as `changeme` are. ECS and Kubernetes environments are covered by ECS006 and K8S011.",
+    what: "A literal assigned to a name that says it is a secret (`password`, `DB_PASSWD`, `api_key`, `client_secret`, `GITHUB_TOKEN`, `*_SECRET`, `*_KEY` except public keys, key ids and database keys). References (`${VAR}`, `$(cat …)`, `{{ … }}`, ARNs, paths) are not reported; weak values such as `changeme` are. ECS and Kubernetes environments are covered by ECS006 and K8S011. A Kubernetes Secret manifest's values count as literals (`data` decoded from base64, and `stringData`): a Secret committed with its values is a secret in the repository; commit a SealedSecret or an ExternalSecret instead.",
     why: "A secret in a Dockerfile is baked into every image layer and visible to `docker history`; in a template it is stored in plain text in state files, the console and API responses, and it cannot be rotated without a code change.",
     fix: "Remove the value and inject it at run time from Secrets Manager or SSM Parameter Store (ECS `secrets`, Kubernetes Secrets, CloudFormation dynamic references `{{resolve:secretsmanager:…}}`, Terraform data sources). For build-time secrets use `RUN --mount=type=secret`.",
     examples: &[
@@ -268,7 +268,7 @@ static SECRET_BY_NAME: RuleMeta = RuleMeta {
             passing: "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Api:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Role: !GetAtt ApiRole.Arn\n      Code:\n        ZipFile: \"def handler(e, c): pass\"\n      Environment:\n        Variables:\n          DB_PASSWORD: \"{{resolve:secretsmanager:prod/db:SecretString:password}}\"\n",
         },
     ],
-    checkov: &["CKV_AWS_45"],
+    checkov: &["CKV_AWS_45", "CKV_SECRET_6"],
 };
 
 literal_rule!(SecretByName, SECRET_BY_NAME, |l, v| match v {
