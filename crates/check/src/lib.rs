@@ -20,6 +20,7 @@ pub mod rules;
 pub mod secrets;
 pub mod source;
 pub mod suppress;
+mod undecided;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub struct ScanOptions {
     pub inline_suppressions: bool,
     /// What the user says of the code's inputs (CloudFormation parameter values).
     pub parse: formats::ParseOptions,
+    /// `--strict-unknowns`: also list what the rules could not decide ([`ScanResult::undecided`]).
+    pub strict_unknowns: bool,
 }
 
 /// What a scan found, sorted deterministically (file, line, rule, fingerprint).
@@ -47,6 +50,13 @@ pub struct ScanResult {
     pub errors: Vec<ScanError>,
     /// Files of a recognised kind that were parsed.
     pub files_scanned: usize,
+    /// With `--strict-unknowns`: where a rule would report if unknown values took their
+    /// least safe values, as findings of that rule whose message names the unknowns. Empty
+    /// otherwise.
+    pub undecided: Vec<Finding>,
+    /// Whether the scan looked for undecided places (`--strict-unknowns`): reports then
+    /// show the list, even when it is empty.
+    pub strict_unknowns: bool,
 }
 
 /// Scans the paths in `options`.
@@ -68,7 +78,7 @@ pub fn scan(options: &ScanOptions) -> ScanResult {
     }
     let mut result = scan_units(&sources, options);
     let anchors = FingerprintAnchors::new(&options.paths);
-    for f in &mut result.findings {
+    for f in result.findings.iter_mut().chain(&mut result.undecided) {
         let stable = anchors.stable_path(&f.file);
         f.fingerprint = finding::fingerprint(&[&f.fingerprint, &stable]);
     }
@@ -126,7 +136,7 @@ impl FingerprintAnchors {
 /// hash the paths as given.
 pub fn scan_sources(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
     let mut result = scan_units(sources, options);
-    for f in &mut result.findings {
+    for f in result.findings.iter_mut().chain(&mut result.undecided) {
         f.fingerprint = finding::fingerprint(&[&f.fingerprint, &f.file]);
     }
     sort(&mut result);
@@ -146,7 +156,7 @@ pub fn scan_aws_files(
         .map(|(i, (file, kind))| (i, vec![formats::awsconfig::parse_as(file, *kind)]))
         .collect();
     let mut result = evaluate(&sources, parsed, options, |_, _| "aws-files".to_string());
-    for f in &mut result.findings {
+    for f in result.findings.iter_mut().chain(&mut result.undecided) {
         f.fingerprint = finding::fingerprint(&[&f.fingerprint, &f.file]);
     }
     sort(&mut result);
@@ -277,28 +287,46 @@ fn evaluate(
             unit
         })
         .collect();
-    let mut findings: Vec<Finding> = units
+    let (mut findings, mut undecided): (Vec<Finding>, Vec<Finding>) = units
         .par_iter()
-        .flat_map_iter(|unit| {
+        .map(|unit| {
             let mut out = Vec::new();
             for rule in &enabled {
                 rule.check(unit, &mut out);
             }
-            out
+            let undecided = match options.strict_unknowns {
+                true => undecided::undecided(unit, &enabled, &out),
+                false => Vec::new(),
+            };
+            (out, undecided)
         })
-        .collect();
+        .reduce(
+            || (Vec::new(), Vec::new()),
+            |mut a, b| {
+                a.0.extend(b.0);
+                a.1.extend(b.1);
+                a
+            },
+        );
 
     for finding in &mut findings {
         add_notes(finding, notes.get(finding.file.as_str()));
     }
     suppress::apply(&mut findings, &suppressions);
-    findings.retain(|f| rules::find(f.rule).is_none_or(|meta| options.config.is_enabled(meta)));
-    for f in &mut findings {
-        if let Some(severity) = options.config.severity_override(f.rule) {
-            f.severity = severity;
+    // What a suppression accepts is decided: an undecided place under it is not listed.
+    suppress::apply(&mut undecided, &suppressions);
+    undecided.retain(|f| f.suppressed.is_none());
+    for list in [&mut findings, &mut undecided] {
+        list.retain(|f| rules::find(f.rule).is_none_or(|meta| options.config.is_enabled(meta)));
+        for f in list.iter_mut() {
+            if let Some(severity) = options.config.severity_override(f.rule) {
+                f.severity = severity;
+            }
         }
     }
     result.findings = findings;
+    result.undecided = undecided;
+    result.strict_unknowns = options.strict_unknowns;
     result
 }
 
@@ -341,18 +369,18 @@ fn directory(file: &SourceFile) -> &str {
 }
 
 fn sort(result: &mut ScanResult) {
-    result.findings.sort_by(|a, b| {
-        (&a.file, a.line, a.rule, &a.resource, &a.fingerprint).cmp(&(
-            &b.file,
-            b.line,
-            b.rule,
-            &b.resource,
-            &b.fingerprint,
-        ))
-    });
-    result
-        .findings
-        .dedup_by(|a, b| a.fingerprint == b.fingerprint && a.line == b.line);
+    for list in [&mut result.findings, &mut result.undecided] {
+        list.sort_by(|a, b| {
+            (&a.file, a.line, a.rule, &a.resource, &a.fingerprint).cmp(&(
+                &b.file,
+                b.line,
+                b.rule,
+                &b.resource,
+                &b.fingerprint,
+            ))
+        });
+        list.dedup_by(|a, b| a.fingerprint == b.fingerprint && a.line == b.line);
+    }
     result
         .errors
         .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));

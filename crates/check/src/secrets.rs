@@ -667,7 +667,8 @@ mod tests {
         );
         assert!(embedded_assignments("DB_PASSWORD=x").is_empty());
         // Code reading values at run time assigns no literal; a quoted bracket still counts.
-        let code = "key = response['keyPair']['PrivateKey']\npw = os.getenv(\"PW\")\ntoken = \"a(b[c\"\n";
+        let code =
+            "key = response['keyPair']['PrivateKey']\npw = os.getenv(\"PW\")\ntoken = \"a(b[c\"\n";
         assert_eq!(embedded_assignments(code), vec![("token", "a(b[c")]);
     }
 

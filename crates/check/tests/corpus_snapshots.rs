@@ -68,3 +68,57 @@ fn aws_cloudformation_templates() {
 fn kubernetes_examples() {
     snapshot("kubernetes-examples");
 }
+
+/// `--strict-unknowns` on every corpus: the same findings as without it (nothing is
+/// dropped), no scan error (nothing fails to parse or panics), and every undecided place
+/// names the unknowns it depends on. The list itself is a snapshot, for review.
+#[test]
+fn strict_unknowns_on_every_corpus() {
+    let Some(root) = corpora() else { return };
+    let mut listing = String::new();
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    assert!(!names.is_empty(), "no corpus in {}", root.display());
+    for corpus in &names {
+        let dir = root.join(corpus);
+        let options = ScanOptions {
+            paths: vec![dir.clone()],
+            inline_suppressions: true,
+            ..ScanOptions::default()
+        };
+        let plain = scan(&options);
+        let strict = scan(&ScanOptions {
+            strict_unknowns: true,
+            ..options
+        });
+        assert_eq!(strict.errors, Vec::new(), "{corpus}: scan errors");
+        assert_eq!(
+            strict.findings, plain.findings,
+            "{corpus}: findings changed"
+        );
+        assert!(plain.undecided.is_empty());
+        let prefix = format!("{}/", airlock_check::discover::display(&dir));
+        for undecided in &strict.undecided {
+            assert!(
+                undecided.message.contains("it depends on `"),
+                "{corpus}: {undecided:?}"
+            );
+            let file = undecided
+                .file
+                .strip_prefix(&prefix)
+                .unwrap_or(&undecided.file);
+            listing.push_str(&format!(
+                "{corpus}/{file}:{} {} {}\n",
+                undecided.line, undecided.rule, undecided.message
+            ));
+        }
+    }
+    insta::assert_snapshot!("strict-unknowns", listing);
+}

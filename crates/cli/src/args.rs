@@ -183,6 +183,11 @@ pub struct CheckArgs {
     /// Ignore `airlock:ignore` comments and metadata in the scanned code.
     #[arg(long)]
     pub no_inline_suppressions: bool,
+    /// Also list where a rule could not decide because a value is unknown (a module output,
+    /// an unset variable, `!GetAtt`): each place a rule would report if the unknowns took
+    /// their least safe values. They count towards exit code 1 like findings
+    #[arg(long)]
+    pub strict_unknowns: bool,
     /// Report only findings whose fingerprints are not in this baseline file.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,

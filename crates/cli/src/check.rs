@@ -59,6 +59,7 @@ pub fn run(args: CheckArgs, color: ColorChoice) -> Exit {
             cfn_params,
             tf_vars,
         },
+        strict_unknowns: args.strict_unknowns,
     });
 
     if let Some(path) = &args.write_baseline {
@@ -133,12 +134,14 @@ fn tf_vars(args: &CheckArgs) -> Result<TfVars, String> {
 }
 
 /// Parse errors win over findings: an incomplete scan must not pass, whatever it found.
+/// Undecided places (only listed with `--strict-unknowns`) count as findings.
 pub fn exit_code(result: &ScanResult, threshold: Severity) -> Exit {
     if !result.errors.is_empty() {
         Exit::Usage
     } else if result
         .findings
         .iter()
+        .chain(&result.undecided)
         .any(|f| f.suppressed.is_none() && f.severity >= threshold)
     {
         Exit::Findings
@@ -297,7 +300,16 @@ mod tests {
                 })
                 .collect(),
             files_scanned: 1,
+            ..ScanResult::default()
         }
+    }
+
+    #[test]
+    fn undecided_places_count_as_findings() {
+        let mut strict = result(vec![], 0);
+        strict.undecided = vec![finding(Severity::High, None)];
+        assert_eq!(exit_code(&strict, Severity::Low), Exit::Findings);
+        assert_eq!(exit_code(&strict, Severity::Critical), Exit::Ok);
     }
 
     #[test]

@@ -337,3 +337,46 @@ fn terraform_variables_decide_what_is_reported() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn strict_unknowns_lists_what_could_not_be_decided_and_fails_on_it() {
+    let dir = Scratch::new("strict-unknowns");
+    dir.write(
+        "infra/main.tf",
+        "resource \"aws_security_group\" \"web\" {\n  name = \"web\"\n  ingress {\n    from_port   = 22\n    to_port     = 22\n    protocol    = \"tcp\"\n    cidr_blocks = [var.admin_cidr]\n  }\n  ingress {\n    from_port   = 443\n    to_port     = 443\n    protocol    = \"tcp\"\n    cidr_blocks = [var.admin_cidr]\n  }\n}\n\nvariable \"admin_cidr\" {\n  type = string\n}\n",
+    );
+    // Without a value for admin_cidr nothing is known, and nothing is reported.
+    let quiet = dir.airlock(&["check", "infra"]);
+    assert_eq!(quiet.status.code(), Some(0), "{}", stdout(&quiet));
+    let strict = dir.airlock(&["check", "--strict-unknowns", "--format", "json", "infra"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    let report: serde_json::Value = serde_json::from_slice(&strict.stdout).expect("JSON report");
+    assert_eq!(report["findings"], serde_json::json!([]));
+    // SSH depends on the CIDR; 443 is no rule's business whatever the CIDR.
+    let undecided = report["undecided"].as_array().expect("undecided list");
+    assert_eq!(undecided.len(), 1, "{report}");
+    assert_eq!(undecided[0]["rule"], "NET001");
+    assert_eq!(undecided[0]["line"], 3);
+    assert_eq!(
+        undecided[0]["message"],
+        "could not be decided on aws_security_group.web: it depends on `var.admin_cidr`"
+    );
+    assert_eq!(report["summary"]["undecided"], 1);
+    // A value decides it: then there is nothing undecided, and a safe value passes.
+    let decided = dir.airlock(&[
+        "check",
+        "--strict-unknowns",
+        "--var",
+        "admin_cidr=10.0.0.0/8",
+        "infra",
+    ]);
+    assert_eq!(decided.status.code(), Some(0), "{}", stdout(&decided));
+    assert!(
+        stdout(&decided).contains(", 0 undecided"),
+        "{}",
+        stdout(&decided)
+    );
+    // A disabled rule leaves nothing undecided either.
+    let disabled = dir.airlock(&["check", "--strict-unknowns", "--disable", "NET001", "infra"]);
+    assert_eq!(disabled.status.code(), Some(0), "{}", stdout(&disabled));
+}

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::{ReportOptions, Summary};
 use crate::ScanResult;
-use crate::finding::Severity;
+use crate::finding::{Finding, Severity};
 
 pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
     let mut out = String::new();
@@ -19,15 +19,10 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
             Severity::Medium => "warning",
             Severity::Low => "notice",
         };
-        let line = finding.line.max(1);
-        let _ = writeln!(
-            out,
-            "::{command} file={},line={line},endLine={},title={}::{}",
-            property(&finding.file),
-            finding.end_line.max(line),
-            property(&format!("{} {}", finding.rule, finding.name)),
-            data(&finding.message)
-        );
+        annotate(&mut out, command, finding, "");
+    }
+    for undecided in &result.undecided {
+        annotate(&mut out, "notice", undecided, " (undecided)");
     }
     for error in &result.errors {
         let location = if error.line > 0 {
@@ -44,6 +39,19 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
     }
     let _ = writeln!(out, "{}", Summary::of(result, options).line());
     out
+}
+
+/// One annotation at a finding's lines, titled with its rule.
+fn annotate(out: &mut String, command: &str, finding: &Finding, title_suffix: &str) {
+    let line = finding.line.max(1);
+    let _ = writeln!(
+        out,
+        "::{command} file={},line={line},endLine={},title={}::{}",
+        property(&finding.file),
+        finding.end_line.max(line),
+        property(&format!("{} {}{title_suffix}", finding.rule, finding.name)),
+        data(&finding.message)
+    );
 }
 
 /// A command's message.

@@ -70,6 +70,26 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
         out.push('\n');
     }
 
+    if !result.undecided.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint.bold("undecided (--strict-unknowns): unknown values a rule would report at their least safe")
+        );
+        for undecided in &result.undecided {
+            let _ = writeln!(
+                out,
+                "  {}:{}  {} {}  {}",
+                printable(&undecided.file),
+                undecided.line,
+                paint.bold(undecided.rule),
+                undecided.name,
+                printable(&undecided.message)
+            );
+        }
+        out.push('\n');
+    }
+
     if !result.errors.is_empty() {
         let _ = writeln!(out, "{}", paint.bold("errors"));
         for error in &result.errors {

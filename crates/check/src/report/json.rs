@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{ReportOptions, Summary, TOOL_NAME, TOOL_VERSION};
 use crate::ScanResult;
-use crate::finding::Severity;
+use crate::finding::{Finding, Severity};
 
 /// Bumped only on a breaking change to the shape below; adding fields is not breaking.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -14,6 +14,9 @@ struct Report<'a> {
     version: u32,
     tool: Tool,
     findings: Vec<FindingOut<'a>>,
+    /// With `--strict-unknowns` only: where a rule could not decide, in the findings' shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undecided: Option<Vec<FindingOut<'a>>>,
     errors: Vec<ErrorOut<'a>>,
     summary: Summary,
 }
@@ -39,6 +42,23 @@ struct FindingOut<'a> {
     suppressed: Option<&'a str>,
 }
 
+impl<'a> FindingOut<'a> {
+    fn of(f: &'a Finding) -> Self {
+        FindingOut {
+            rule: f.rule,
+            name: f.name,
+            severity: f.severity,
+            file: &f.file,
+            line: f.line,
+            end_line: f.end_line.max(f.line),
+            resource: &f.resource,
+            message: &f.message,
+            fingerprint: &f.fingerprint,
+            suppressed: f.suppressed.as_deref(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorOut<'a> {
     file: &'a str,
@@ -54,22 +74,10 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
             name: TOOL_NAME,
             version: TOOL_VERSION,
         },
-        findings: result
-            .findings
-            .iter()
-            .map(|f| FindingOut {
-                rule: f.rule,
-                name: f.name,
-                severity: f.severity,
-                file: &f.file,
-                line: f.line,
-                end_line: f.end_line.max(f.line),
-                resource: &f.resource,
-                message: &f.message,
-                fingerprint: &f.fingerprint,
-                suppressed: f.suppressed.as_deref(),
-            })
-            .collect(),
+        findings: result.findings.iter().map(FindingOut::of).collect(),
+        undecided: result
+            .strict_unknowns
+            .then(|| result.undecided.iter().map(FindingOut::of).collect()),
         errors: result
             .errors
             .iter()

@@ -21,7 +21,9 @@ struct Suite<'a> {
 
 pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
     let mut suites: BTreeMap<&str, Suite> = BTreeMap::new();
-    for finding in &result.findings {
+    // With `--strict-unknowns` an undecided place fails the build as a finding does, so it
+    // is a failing test case here too (its message says it is undecided).
+    for finding in result.findings.iter().chain(&result.undecided) {
         suites
             .entry(&finding.file)
             .or_default()
@@ -37,8 +39,8 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
     let _ = writeln!(
         out,
         "<testsuites name=\"airlock check\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
-        result.findings.len() + result.errors.len(),
-        summary.total,
+        result.findings.len() + result.undecided.len() + result.errors.len(),
+        summary.total + result.undecided.len(),
         summary.errors,
         summary.suppressed
     );

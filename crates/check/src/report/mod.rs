@@ -54,6 +54,15 @@ pub struct ReportOptions {
     pub sources: BTreeMap<String, SourceFile>,
 }
 
+/// Every report format, in the order `--format` lists them.
+pub const ALL_FORMATS: [ReportFormat; 5] = [
+    ReportFormat::Human,
+    ReportFormat::Json,
+    ReportFormat::Sarif,
+    ReportFormat::Junit,
+    ReportFormat::Github,
+];
+
 /// Renders `result` in `format`.
 pub fn render(format: ReportFormat, result: &ScanResult, options: &ReportOptions) -> String {
     match format {
@@ -99,6 +108,9 @@ pub struct Summary {
     pub baselined: usize,
     pub errors: usize,
     pub files_scanned: usize,
+    /// With `--strict-unknowns` only: places the rules could not decide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undecided: Option<usize>,
 }
 
 impl Summary {
@@ -107,6 +119,7 @@ impl Summary {
             baselined: options.baselined,
             errors: result.errors.len(),
             files_scanned: result.files_scanned,
+            undecided: result.strict_unknowns.then_some(result.undecided.len()),
             ..Summary::default()
         };
         for finding in &result.findings {
@@ -149,6 +162,9 @@ impl Summary {
             plural(self.errors, "error", "errors"),
             plural(self.files_scanned, "file", "files"),
         ));
+        if let Some(undecided) = self.undecided {
+            line.push_str(&format!(", {undecided} undecided"));
+        }
         line
     }
 }
@@ -244,6 +260,18 @@ pub(crate) mod testdata {
         }
     }
 
+    /// [`result`] of a scan with `--strict-unknowns` that left one place undecided.
+    pub fn strict_result() -> ScanResult {
+        let mut undecided = finding("SUP001", Severity::High, "infra/sg.tf", 7);
+        undecided.message =
+            "could not be decided on aws_security_group.web: it depends on `var.cidr`".into();
+        ScanResult {
+            undecided: vec![undecided],
+            strict_unknowns: true,
+            ..result()
+        }
+    }
+
     /// Findings of every severity, one suppressed, one with characters every format must
     /// escape, and two scan errors.
     pub fn result() -> ScanResult {
@@ -272,6 +300,7 @@ pub(crate) mod testdata {
                 },
             ],
             files_scanned: 5,
+            ..ScanResult::default()
         }
     }
 }
@@ -279,6 +308,44 @@ pub(crate) mod testdata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_format_lists_undecided_places_only_under_strict_unknowns() {
+        let message = "could not be decided on aws_security_group.web: it depends on `var.cidr`";
+        let strict = testdata::strict_result();
+        let plain = testdata::result();
+        let options = ReportOptions::default();
+        for format in ALL_FORMATS {
+            let with = render(format, &strict, &options);
+            assert!(with.contains(message), "{format:?}: {with}");
+            let without = render(format, &plain, &options);
+            assert!(!without.contains("undecided"), "{format:?}: {without}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&render(ReportFormat::Json, &strict, &options))
+                .unwrap_or_default();
+        assert_eq!(json["undecided"][0]["file"], "infra/sg.tf");
+        assert_eq!(json["undecided"][0]["line"], 7);
+        assert_eq!(json["summary"]["undecided"], 1);
+        let sarif: serde_json::Value =
+            serde_json::from_str(&render(ReportFormat::Sarif, &strict, &options))
+                .unwrap_or_default();
+        let review = &sarif["runs"][0]["results"][4];
+        assert_eq!(
+            (&review["kind"], &review["level"]),
+            (&serde_json::json!("review"), &serde_json::json!("none"))
+        );
+        assert!(
+            Summary::of(&strict, &options)
+                .line()
+                .ends_with(", 1 undecided")
+        );
+        let github = render(ReportFormat::Github, &strict, &options);
+        assert!(
+            github.contains("::notice file=infra/sg.tf,line=7,"),
+            "{github}"
+        );
+    }
 
     #[test]
     fn summary_counts_unsuppressed_findings_by_severity() {
@@ -299,6 +366,7 @@ mod tests {
                 baselined: 3,
                 errors: 2,
                 files_scanned: 5,
+                undecided: None,
             }
         );
         assert_eq!(
@@ -311,13 +379,7 @@ mod tests {
     fn every_format_is_deterministic() {
         let result = testdata::result();
         let options = ReportOptions::default();
-        for format in [
-            ReportFormat::Human,
-            ReportFormat::Json,
-            ReportFormat::Sarif,
-            ReportFormat::Junit,
-            ReportFormat::Github,
-        ] {
+        for format in ALL_FORMATS {
             let first = render(format, &result, &options);
             assert!(!first.is_empty(), "{format:?}");
             assert_eq!(

@@ -21,11 +21,19 @@ const SRCROOT: &str = "%SRCROOT%";
 pub fn render(result: &ScanResult, _options: &ReportOptions) -> String {
     let metas = crate::rules::all_meta();
     let rules: Vec<Value> = metas.iter().map(|m| rule(m)).collect();
-    let results: Vec<Value> = result
+    let mut results: Vec<Value> = result
         .findings
         .iter()
         .map(|f| finding(f, metas.iter().position(|m| m.code == f.rule)))
         .collect();
+    // An undecided place is a result for a person to review, not a failure: SARIF's
+    // `kind: review`, whose level must then be `none`.
+    results.extend(result.undecided.iter().map(|f| {
+        let mut review = finding(f, metas.iter().position(|m| m.code == f.rule));
+        review["kind"] = json!("review");
+        review["level"] = json!("none");
+        review
+    }));
     let notifications: Vec<Value> = result.errors.iter().map(notification).collect();
     let log = json!({
         "$schema": SCHEMA,
