@@ -22,6 +22,20 @@ use crate::rules::{Rule, Unit};
 /// Origins that mark "not applicable" rather than a value nobody could read.
 const NOT_UNKNOWNS: [&str; 1] = ["ICMP has no ports"];
 
+/// An unknown whose expression spells out an ARN (`!Sub arn:aws:iam::${AWS::AccountId}:root`,
+/// `"arn:aws:s3:::${var.bucket}/*"`, `!GetAtt Role.Arn`) is not known, but it is no wildcard principal, no `*`
+/// resource and no CIDR: its least safe value is itself.
+fn spells_an_arn(origin: &str) -> bool {
+    let origin = origin.trim();
+    origin.contains("arn:aws")
+        || origin.contains("arn:${")
+        // An attribute that is an ARN by name: `!GetAtt Role.Arn`, `aws_iam_role.app.arn`.
+        || origin.ends_with(".Arn")
+        || origin.ends_with(".arn")
+        || origin.contains(".Arn}")
+        || origin.contains(".arn}")
+}
+
 /// Collects the origins of the unknowns it replaces with their least safe values.
 #[derive(Default)]
 struct Worst {
@@ -41,6 +55,7 @@ impl Worst {
 
     fn text(&mut self, value: &mut Known<String>, worst: &str) {
         if let Known::Unknown(origin) = value
+            && !spells_an_arn(origin)
             && self.take(origin)
         {
             *value = Known::Value(worst.to_string());
@@ -452,6 +467,38 @@ mod tests {
         assert!(decided.is_empty(), "{decided:?}");
         let rules: Vec<&str> = undecided.iter().map(|f| f.rule).collect();
         assert_eq!(rules, ["NET002"]);
+    }
+
+    #[test]
+    fn an_unknown_that_spells_an_arn_is_no_wildcard_principal() {
+        let file: Arc<str> = Arc::from("template.yaml");
+        let key_policy = |principal: &str| {
+            Fact::Policy(Policy {
+                at: Site::new(&file, "Key", Span::new(4, 20)),
+                kind: crate::model::PolicyKind::Resource,
+                statements: vec![crate::model::Statement {
+                    span: Span::new(8, 12),
+                    sid: None,
+                    effect: Known::Value("Allow".into()),
+                    actions: vec![Known::Value("kms:*".into())],
+                    not_actions: Vec::new(),
+                    resources: vec![Known::Value("*".into())],
+                    not_resources: Vec::new(),
+                    principals: vec![Principal {
+                        kind: "AWS".into(),
+                        value: Known::Unknown(principal.into()),
+                    }],
+                    not_principals: Vec::new(),
+                    conditions: Vec::new(),
+                }],
+                attached_to: Some("AWS::KMS::Key".into()),
+            })
+        };
+        let (_, undecided) = run(vec![key_policy("!Sub arn:aws:iam::${AWS::AccountId}:root")]);
+        assert!(undecided.is_empty(), "{undecided:?}");
+        let (_, undecided) = run(vec![key_policy("!Ref KeyUser")]);
+        let rules: Vec<&str> = undecided.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["IAM009"]);
     }
 
     #[test]

@@ -264,6 +264,9 @@ fn resource_facts(file: &SourceFile, kind: &str, r: &Resource<'_>, out: &mut Par
             policy(file, r, "PolicyDocument", PolicyKind::Resource, out);
         }
         "AWS::KMS::Key" => policy(file, r, "KeyPolicy", PolicyKind::Resource, out),
+        "AWS::Elasticsearch::Domain" | "AWS::OpenSearchService::Domain" => {
+            policy(file, r, "AccessPolicies", PolicyKind::Resource, out);
+        }
         "AWS::IAM::AccessKey" => facts.push(Fact::IamAccessKey(r.site.clone())),
         "AWS::SecretsManager::Secret" => {
             facts.push(encryption(r, EncryptedKind::Secret, "KmsKeyId"));

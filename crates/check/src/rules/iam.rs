@@ -19,6 +19,7 @@ pub static RULES: &[&dyn Rule] = &[
     &UserAccessKey,
     &NotActionAllow,
     &PermissionsManagementOnEveryResource,
+    &ResourcePolicyPublic,
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -1005,6 +1006,181 @@ impl Rule for PermissionsManagementOnEveryResource {
 
 // ---------------------------------------------------------------------------------------
 
+pub struct ResourcePolicyPublic;
+
+/// Condition keys that limit who may use a resource through a wildcard principal: ECR003's
+/// caller keys, a source network, and KMS's calling account.
+const RESOURCE_RESTRICTING_KEYS: [&str; 11] = [
+    "aws:PrincipalOrgID",
+    "aws:PrincipalOrgPaths",
+    "aws:PrincipalAccount",
+    "aws:PrincipalArn",
+    "aws:SourceAccount",
+    "aws:SourceArn",
+    "aws:SourceVpc",
+    "aws:SourceVpce",
+    "aws:SourceIp",
+    "aws:SourceOrgID",
+    "kms:CallerAccount",
+];
+
+static IAM009: RuleMeta = RuleMeta {
+    code: "IAM009",
+    name: "resource-policy-public",
+    severity: Severity::High,
+    practice: "Resource policies name the accounts, organisations or services they let in; none lets in everyone.",
+    formats: &[Format::Terraform, Format::CloudFormation, Format::IamPolicy],
+    what: "A resource policy (S3 bucket, SQS queue, SNS topic, KMS key, OpenSearch/Elasticsearch domain, or a policy document used as one) with an Allow statement for Principal `*` or `{\"AWS\": \"*\"}` and no condition that restricts the caller (aws:PrincipalOrgID, aws:PrincipalAccount, aws:PrincipalArn, aws:SourceAccount, aws:SourceArn, aws:SourceVpc, aws:SourceVpce, aws:SourceIp, kms:CallerAccount, with a value other than `*`). ECR repository policies are ECR003's.",
+    why: "Such a statement lets anyone on the internet, signed in to any AWS account or not, use the resource: read every object of a bucket, send to or read a queue, decrypt with a key, query a search domain. It is the mistake behind most public data leaks from AWS.",
+    fix: "Replace the wildcard with the accounts, roles or services that need access, or add a condition that pins the caller down (aws:PrincipalOrgID for your organisation, aws:SourceArn for a service). For a public website, serve the bucket through CloudFront with origin access control instead.",
+    examples: &[
+        Example {
+            file: "main.tf",
+            failing: r#"resource "aws_sqs_queue_policy" "orders" {
+  queue_url = "https://sqs.eu-west-1.amazonaws.com/111122223333/orders"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "sqs:SendMessage"
+      Resource  = "arn:aws:sqs:eu-west-1:111122223333:orders"
+    }]
+  })
+}
+"#,
+            passing: r#"resource "aws_sqs_queue_policy" "orders" {
+  queue_url = "https://sqs.eu-west-1.amazonaws.com/111122223333/orders"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "sns.amazonaws.com" }
+      Action    = "sqs:SendMessage"
+      Resource  = "arn:aws:sqs:eu-west-1:111122223333:orders"
+      Condition = { ArnEquals = { "aws:SourceArn" = "arn:aws:sns:eu-west-1:111122223333:orders" } }
+    }]
+  })
+}
+"#,
+        },
+        Example {
+            file: "template.yaml",
+            failing: r#"AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  ReportsBucketPolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: example-reports
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: "*"
+            Action: s3:GetObject
+            Resource: arn:aws:s3:::example-reports/*
+"#,
+            passing: r#"AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  ReportsBucketPolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: example-reports
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: "*"
+            Action: s3:GetObject
+            Resource: arn:aws:s3:::example-reports/*
+            Condition:
+              StringEquals:
+                aws:PrincipalOrgID: o-a1b2c3d4e5
+"#,
+        },
+        Example {
+            file: "policy.json",
+            failing: r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "Anyone",
+      "Effect": "Allow",
+      "Principal": {"AWS": "*"},
+      "Action": "kms:Decrypt",
+      "Resource": "*"
+    }
+  ]
+}
+"#,
+            passing: r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "SameAccountOnly",
+      "Effect": "Allow",
+      "Principal": {"AWS": "*"},
+      "Action": "kms:Decrypt",
+      "Resource": "*",
+      "Condition": {"StringEquals": {"kms:CallerAccount": "111122223333"}}
+    }
+  ]
+}
+"#,
+        },
+    ],
+    checkov: &[
+        "CKV_AWS_70",
+        "CKV_AWS_33",
+        "CKV_AWS_167",
+        "CKV_AWS_168",
+        "CKV_AWS_169",
+        "CKV_AWS_283",
+    ],
+};
+
+impl Rule for ResourcePolicyPublic {
+    fn meta(&self) -> &'static RuleMeta {
+        &IAM009
+    }
+
+    fn check(&self, unit: &Unit, out: &mut Vec<Finding>) {
+        use crate::rules::registry::EcrPolicyOpen;
+        for policy in policies(unit)
+            .filter(|p| p.kind == PolicyKind::Resource && !EcrPolicyOpen::governs_ecr_repository(p))
+        {
+            for (index, statement) in policy.statements.iter().enumerate() {
+                if !is_allow(statement)
+                    || !statement.principals.iter().any(is_wildcard_principal)
+                    || statement
+                        .conditions
+                        .iter()
+                        .any(|c| restricts_key(c, &RESOURCE_RESTRICTING_KEYS))
+                {
+                    continue;
+                }
+                let actions: Vec<&str> = known_strings(&statement.actions).collect();
+                let (discriminator, label) = statement_label(index, statement);
+                out.push(Finding::new(
+                    &IAM009,
+                    &policy.at.at(statement.span),
+                    &discriminator,
+                    format!(
+                        "resource policy {} {label} allows any principal (*) to {} without a restricting condition",
+                        policy.at.resource,
+                        match actions.as_slice() {
+                            [] => "act".to_string(),
+                            _ => actions.join(", "),
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
 pub struct TrustAnyone;
 
 static IAM004: RuleMeta = RuleMeta {
@@ -1657,21 +1833,17 @@ pub(crate) mod tests {
     #[test]
     fn iam_rules_are_documented() {
         crate::rules::network::meta_checks::assert_complete(RULES, &["IAM"]);
-        assert_eq!(RULES.len(), 8);
+        assert_eq!(RULES.len(), 9);
     }
 
-    /// Reads a standalone policy example as the IAM front end would: a document with
-    /// principals is a trust policy (every such example here is one), else an identity
-    /// policy.
+    /// Reads a standalone policy example through the IAM front end, which judges its kind
+    /// (trust, resource or identity) from its content.
     fn example_policy(text: &str) -> Fact {
         let json: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         let doc = crate::formats::json::from_serde(&json, Span::line(1));
-        let mut parsed =
-            crate::formats::iam::policy_from_node(site("policy.json"), PolicyKind::Identity, &doc);
-        if parsed.statements.iter().any(|s| !s.principals.is_empty()) {
-            parsed.kind = PolicyKind::Trust;
-        }
-        Fact::Policy(parsed)
+        let file = crate::source::SourceFile::new("policy.json", text);
+        let mut parsed = crate::formats::iam::extract(&file, &doc);
+        parsed.facts.remove(0)
     }
 
     #[test]
@@ -1698,7 +1870,7 @@ pub(crate) mod tests {
         assert_eq!(
             checked,
             [
-                "IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007", "IAM008"
+                "IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007", "IAM008", "IAM009"
             ]
         );
     }
@@ -1732,7 +1904,7 @@ pub(crate) mod tests {
         assert_eq!(
             checked,
             [
-                "IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007", "IAM008"
+                "IAM001", "IAM002", "IAM003", "IAM004", "IAM005", "IAM007", "IAM008", "IAM009"
             ]
         );
     }
@@ -1980,6 +2152,84 @@ pub(crate) mod tests {
             ],
         );
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    fn resource_policy(attached_to: &str, statement: Statement) -> Fact {
+        Fact::Policy(Policy {
+            at: site("aws_s3_bucket_policy.reports"),
+            kind: PolicyKind::Resource,
+            statements: vec![statement],
+            attached_to: Some(attached_to.into()),
+        })
+    }
+
+    fn public(actions: &[&str]) -> Statement {
+        let mut s = statement("Allow", actions, &["*"]);
+        s.principals = vec![principal("AWS", "*")];
+        s
+    }
+
+    #[test]
+    fn iam009_reports_wildcard_principals_in_resource_policies() {
+        let mut anyone = statement("Allow", &["es:*"], &["*"]);
+        anyone.principals = vec![principal("*", "*")];
+        let found = run(
+            &ResourcePolicyPublic,
+            vec![
+                resource_policy("aws_s3_bucket_policy", public(&["s3:GetObject"])),
+                resource_policy("aws_elasticsearch_domain_policy", anyone),
+            ],
+        );
+        let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "resource policy aws_s3_bucket_policy.reports statement 1 allows any principal (*) to s3:GetObject without a restricting condition",
+                "resource policy aws_s3_bucket_policy.reports statement 1 allows any principal (*) to es:* without a restricting condition",
+            ]
+        );
+    }
+
+    #[test]
+    fn iam009_leaves_restricted_named_denied_ecr_and_identity_policies_alone() {
+        let with = |key: &str, value: &str| {
+            let mut s = public(&["kms:Decrypt"]);
+            s.conditions = vec![condition("StringEquals", key, &[value])];
+            s
+        };
+        let mut named = public(&["s3:GetObject"]);
+        named.principals = vec![principal("AWS", "arn:aws:iam::111122223333:root")];
+        let mut denied = public(&["s3:*"]);
+        denied.effect = Known::Value("Deny".into());
+        let found = run(
+            &ResourcePolicyPublic,
+            vec![
+                resource_policy("AWS::KMS::Key", with("kms:CallerAccount", "111122223333")),
+                resource_policy(
+                    "aws_s3_bucket_policy",
+                    with("aws:PrincipalOrgID", "o-a1b2c3d4e5"),
+                ),
+                resource_policy(
+                    "aws_sqs_queue_policy",
+                    with("aws:SourceArn", "arn:aws:sns:eu-west-1:1:t"),
+                ),
+                resource_policy("aws_s3_bucket_policy", named),
+                resource_policy("aws_s3_bucket_policy", denied),
+                // ECR003 reports repository policies.
+                resource_policy("aws_ecr_repository_policy", public(&["ecr:BatchGetImage"])),
+                policy(PolicyKind::Identity, vec![public(&["s3:GetObject"])]),
+            ],
+        );
+        assert!(found.is_empty(), "{found:?}");
+        // A condition on `*` restricts nobody.
+        let found = run(
+            &ResourcePolicyPublic,
+            vec![resource_policy(
+                "AWS::KMS::Key",
+                with("aws:PrincipalOrgID", "*"),
+            )],
+        );
+        assert_eq!(found.len(), 1);
     }
 
     #[test]

@@ -322,7 +322,7 @@ const CALLER_RESTRICTING_KEYS: [&str; 8] = [
 impl EcrPolicyOpen {
     /// Whether the policy governs an ECR repository: the front end says so through
     /// `attached_to`, or (Terraform) the resource address is an ECR repository policy.
-    fn governs_ecr_repository(policy: &Policy) -> bool {
+    pub(crate) fn governs_ecr_repository(policy: &Policy) -> bool {
         const ECR_TYPES: [&str; 3] = [
             "aws_ecr_repository_policy",
             "aws_ecr_repository",

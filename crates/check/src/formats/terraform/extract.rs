@@ -17,7 +17,7 @@ use crate::rules::Format;
 use crate::source::SourceFile;
 
 /// Attributes that hold an IAM policy document, by resource type.
-const POLICY_ATTRIBUTES: [(&str, &str, PolicyKind); 13] = [
+const POLICY_ATTRIBUTES: [(&str, &str, PolicyKind); 17] = [
     ("aws_iam_policy", "policy", PolicyKind::Identity),
     ("aws_iam_role_policy", "policy", PolicyKind::Identity),
     ("aws_iam_user_policy", "policy", PolicyKind::Identity),
@@ -28,10 +28,30 @@ const POLICY_ATTRIBUTES: [(&str, &str, PolicyKind); 13] = [
     ("aws_sqs_queue_policy", "policy", PolicyKind::Resource),
     ("aws_sns_topic_policy", "policy", PolicyKind::Resource),
     ("aws_kms_key", "policy", PolicyKind::Resource),
+    (
+        "aws_elasticsearch_domain_policy",
+        "access_policies",
+        PolicyKind::Resource,
+    ),
+    (
+        "aws_opensearch_domain_policy",
+        "access_policies",
+        PolicyKind::Resource,
+    ),
     // Inline forms of the same resource policies.
     ("aws_s3_bucket", "policy", PolicyKind::Resource),
     ("aws_sqs_queue", "policy", PolicyKind::Resource),
     ("aws_sns_topic", "policy", PolicyKind::Resource),
+    (
+        "aws_elasticsearch_domain",
+        "access_policies",
+        PolicyKind::Resource,
+    ),
+    (
+        "aws_opensearch_domain",
+        "access_policies",
+        PolicyKind::Resource,
+    ),
 ];
 
 const POLICY_DOCUMENT: &str = "aws_iam_policy_document";
