@@ -195,13 +195,20 @@ def main():
     mapped, ids, by_id = airlock_rules(args.airlock)
     corpora = sorted(name for name in os.listdir(args.corpora)
                      if os.path.isdir(os.path.join(args.corpora, name)))
-    explained = ""
+    # docs/parity.md explains each "only checkov" row in a table row
+    # `| corpus/file:line CHECK_ID | verdict | why |`; the verdict decides whether the row is
+    # one of checkov's true findings.
+    verdicts = {}
     if args.explained and os.path.exists(args.explained):
         with open(args.explained, encoding="utf-8") as handle:
-            explained = handle.read()
+            for line in handle:
+                cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+                if len(cells) >= 3 and " CKV" in cells[0]:
+                    verdicts[cells[0]] = cells[1]
 
     total = {rule: collections.Counter() for rule in mapped}
     unexplained = []
+    by_verdict = collections.Counter()
     all_rows = []
     errors = 0
     for name in corpora:
@@ -219,8 +226,11 @@ def main():
             all_rows.append((name, *row))
             if row[1] == "only checkov":
                 label = f"{name}/{row[2]}:{row[3][0]} {row[4]}"
-                if label not in explained:
+                verdict = verdicts.get(label)
+                if verdict is None:
                     unexplained.append(label)
+                else:
+                    by_verdict[verdict] += 1
 
     print(f"{'rule':<8}{'checkov ids':<44}{'both':>6}{'only checkov':>14}{'only airlock':>14}")
     sums = collections.Counter()
@@ -236,6 +246,17 @@ def main():
     if checkov_total:
         print(f"airlock found {sums['both']} of checkov's {checkov_total} findings on the mapped "
               f"rules ({100 * sums['both'] / checkov_total:.1f}%); airlock scan errors: {errors}")
+    if verdicts:
+        wrong = by_verdict["checkov false positive"] + by_verdict["not this rule's mistake"]
+        found_elsewhere = sum(n for v, n in by_verdict.items() if v.startswith("found by "))
+        true_total = checkov_total - wrong
+        found = sums["both"] + found_elsewhere
+        if true_total:
+            print(f"on checkov's true findings ({wrong} rows that docs/parity.md shows are not "
+                  f"mistakes left out): airlock found {found} of {true_total} "
+                  f"({100 * found / true_total:.1f}%)")
+        for verdict, n in sorted(by_verdict.items()):
+            print(f"  only checkov, {verdict}: {n}")
     if args.details:
         print()
         for name, rule, kind, file, span, what, detail in sorted(all_rows):
@@ -243,11 +264,11 @@ def main():
     if args.explained:
         if unexplained:
             print(f"\n{len(unexplained)} 'only checkov' rows are not explained in "
-                  f"{args.explained}:")
+                  f"{os.path.relpath(args.explained)}:")
             for label in unexplained:
                 print(f"  {label}")
             sys.exit(1)
-        print(f"every 'only checkov' row is explained in {args.explained}")
+        print(f"every 'only checkov' row is explained in {os.path.relpath(args.explained)}")
 
 
 if __name__ == "__main__":

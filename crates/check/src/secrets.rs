@@ -196,7 +196,7 @@ const DESCRIPTIVE_TAILS: [&str; 61] = [
 
 /// First words of `*_KEY` names that are not secrets: database keys, public keys, key ids,
 /// signing-key fingerprints and cloud key references.
-const NON_SECRET_KEY_QUALIFIERS: [&str; 25] = [
+const NON_SECRET_KEY_QUALIFIERS: [&str; 27] = [
     "public",
     "pub",
     "primary",
@@ -222,6 +222,9 @@ const NON_SECRET_KEY_QUALIFIERS: [&str; 25] = [
     "pgp",
     "ssh",
     "map",
+    // A tag's or label's key is its name (`Ec2VolumeTagKey: CostCenter`).
+    "tag",
+    "label",
 ];
 
 /// Whether a variable, argument or attribute name says it holds a secret: password, passwd,
@@ -591,6 +594,8 @@ mod tests {
             "access_key_id",
             "kms_key",
             "GPG_KEY",
+            "Ec2VolumeTagKey",
+            "label_key",
             "PASSWORD_LENGTH",
             "password_reuse_prevention",
             "DB_PASSWORD_PARAMETER",
