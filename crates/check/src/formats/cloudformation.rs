@@ -437,6 +437,8 @@ fn policy_document(
             Ok(parsed) => push(&parsed),
             Err(e) => out.errors.push(e),
         },
+        // `!Ref PolicyParameter`, `!If [...]`: one unknown statement (see policy_from_node).
+        Value::Unknown(_) => push(doc),
         _ => {}
     }
 }

@@ -2,7 +2,9 @@
 //! the shared reader that every format uses for policies embedded in templates.
 
 use crate::formats::Parsed;
-use crate::model::{Condition, Fact, Known, Node, Policy, PolicyKind, Principal, Site, Statement};
+use crate::model::{
+    Condition, Fact, Known, Node, Policy, PolicyKind, Principal, Site, Span, Statement,
+};
 use crate::node::Value;
 use crate::rules::Format;
 use crate::source::SourceFile;
@@ -48,12 +50,19 @@ pub fn extract(file: &SourceFile, doc: &Node) -> Parsed {
 }
 
 /// Reads a policy document (already a [`Node`], from JSON, YAML or HCL) into the model.
-/// Works on whatever is known: an unknown statement list yields no statements.
+/// Works on whatever is known. A document, a statement list or a statement that is itself
+/// unknown (`policy = var.policy`, `Statement: !If [...]`) becomes one statement whose every
+/// element is unknown with that origin: no rule reports on it, and `--strict-unknowns` can
+/// say which rules it leaves undecided.
 pub fn policy_from_node(at: Site, kind: PolicyKind, doc: &Node) -> Policy {
-    let statements = doc
-        .get("Statement")
-        .map(|s| s.items().iter().map(statement_from_node).collect())
-        .unwrap_or_default();
+    let statements = match (&doc.value, doc.get("Statement")) {
+        (Value::Unknown(u), _) => vec![unknown_statement(doc.span, &u.origin)],
+        (_, Some(list)) => match &list.value {
+            Value::Unknown(u) => vec![unknown_statement(list.span, &u.origin)],
+            _ => list.items().iter().map(statement_from_node).collect(),
+        },
+        (_, None) => Vec::new(),
+    };
     Policy {
         at,
         kind,
@@ -95,7 +104,30 @@ fn principals(node: Option<&Node>) -> Vec<Principal> {
     }
 }
 
+/// A statement nothing is known of but where it came from.
+fn unknown_statement(span: Span, origin: &str) -> Statement {
+    let unknown = || vec![Known::Unknown(origin.to_string())];
+    Statement {
+        span,
+        sid: None,
+        effect: Known::Unknown(origin.to_string()),
+        actions: unknown(),
+        not_actions: Vec::new(),
+        resources: unknown(),
+        not_resources: Vec::new(),
+        principals: vec![Principal {
+            kind: "AWS".into(),
+            value: Known::Unknown(origin.to_string()),
+        }],
+        not_principals: Vec::new(),
+        conditions: Vec::new(),
+    }
+}
+
 fn statement_from_node(node: &Node) -> Statement {
+    if let Value::Unknown(u) = &node.value {
+        return unknown_statement(node.span, &u.origin);
+    }
     let conditions = node
         .get("Condition")
         .map(|c| {
@@ -129,7 +161,40 @@ fn statement_from_node(node: &Node) -> Statement {
 mod tests {
     use super::*;
     use crate::formats;
-    use crate::node::Span;
+
+    #[test]
+    fn an_unknown_document_or_statement_list_is_one_unknown_statement() {
+        let at = Site::new(
+            &std::sync::Arc::from("main.tf"),
+            "aws_iam_policy.app",
+            Span::new(1, 9),
+        );
+        let unknown = |origin: &str| Node {
+            value: Value::Unknown(crate::node::Unknown {
+                origin: origin.into(),
+            }),
+            span: Span::new(4, 4),
+        };
+        let whole = policy_from_node(at.clone(), PolicyKind::Identity, &unknown("var.policy"));
+        assert_eq!(whole.statements.len(), 1);
+        let statement = &whole.statements[0];
+        assert_eq!(statement.effect, Known::Unknown("var.policy".into()));
+        assert_eq!(statement.actions, vec![Known::Unknown("var.policy".into())]);
+        assert_eq!(
+            statement.resources,
+            vec![Known::Unknown("var.policy".into())]
+        );
+        assert_eq!(statement.span, Span::new(4, 4));
+        let doc = crate::formats::json::from_serde(
+            &serde_json::json!({"Version": "2012-10-17"}),
+            Span::line(2),
+        );
+        assert!(
+            policy_from_node(at, PolicyKind::Identity, &doc)
+                .statements
+                .is_empty()
+        );
+    }
 
     fn policy(text: &str) -> Policy {
         let parsed = formats::parse(&SourceFile::new("policies/policy.json", text));
