@@ -86,12 +86,20 @@ fn list_rules_in_text_and_json() {
     let rules = rules.as_array().expect("array");
     assert!(!rules.is_empty());
     for rule in rules {
-        for key in ["code", "name", "severity", "formats", "practice", "doc_url", "checkov"] {
+        for key in [
+            "code", "name", "severity", "formats", "practice", "doc_url", "checkov",
+        ] {
             assert!(!rule[key].is_null(), "{key} missing in {rule}");
         }
     }
-    let net001 = rules.iter().find(|rule| rule["code"] == "NET001").expect("NET001 listed");
-    assert_eq!(net001["checkov"], serde_json::json!(["CKV_AWS_24", "CKV_AWS_25"]));
+    let net001 = rules
+        .iter()
+        .find(|rule| rule["code"] == "NET001")
+        .expect("NET001 listed");
+    assert_eq!(
+        net001["checkov"],
+        serde_json::json!(["CKV_AWS_24", "CKV_AWS_25"])
+    );
 
     let out = dir.airlock(&["check", "--list-rules", "--format", "junit"]);
     assert_eq!(out.status.code(), Some(2));
