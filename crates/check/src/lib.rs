@@ -323,6 +323,10 @@ fn add_notes(finding: &mut Finding, notes: Option<&Vec<formats::Note>>) {
     let mut said: Vec<&str> = Vec::new();
     for note in notes {
         if (finding.line..=finding.end_line).contains(&note.line)
+            && note
+                .resource
+                .as_ref()
+                .is_none_or(|r| *r == finding.resource)
             && !note.value.is_empty()
             && finding.message.contains(note.value.as_str())
             && !finding.resource.contains(note.value.as_str())

@@ -95,6 +95,9 @@ pub struct Note {
     pub line: u32,
     pub value: String,
     pub text: String,
+    /// The resource the note is about, when its line is evaluated once per instance (a
+    /// `for_each`, a module call): a finding about another instance does not take it.
+    pub resource: Option<String>,
 }
 
 /// What the user tells the front ends about the code's inputs.

@@ -105,6 +105,7 @@ impl Locator<'_> {
             labels,
             body: Node::new(Value::Map(entries), span),
             span,
+            address: None,
         }
     }
 
