@@ -60,6 +60,10 @@ pub fn run(args: CheckArgs, color: ColorChoice) -> Exit {
             tf_vars,
         },
     });
+    // What was not evaluated (a registry module) is told, but does not fail the scan.
+    for notice in &result.notices {
+        tracing::info!("{notice}");
+    }
 
     if let Some(path) = &args.write_baseline {
         return write_baseline(&result, path);
@@ -297,6 +301,7 @@ mod tests {
                 })
                 .collect(),
             files_scanned: 1,
+            notices: Vec::new(),
         }
     }
 

@@ -272,6 +272,7 @@ pub(crate) mod testdata {
                 },
             ],
             files_scanned: 5,
+            notices: Vec::new(),
         }
     }
 }

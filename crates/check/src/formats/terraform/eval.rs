@@ -56,6 +56,14 @@ pub(crate) struct TfVars<'a> {
     pub values: Vec<(String, Node)>,
 }
 
+/// A module call's argument for one of the called module's variables: its value in the
+/// caller's scope (unknown when the caller cannot decide it), and what to say of it.
+pub(crate) struct Argument {
+    pub name: String,
+    pub value: Node,
+    pub note: String,
+}
+
 impl ModuleInputs {
     /// From the module's blocks, its tfvars files (given in any order), and the values the
     /// user gives (`--var-file`s in order, then `--var`s), which apply to the variables the
@@ -75,6 +83,28 @@ impl ModuleInputs {
                     let note = format!("var.{name} is {} in {}", shown(value), file.name);
                     variables.insert(name.clone(), (value.clone(), note));
                 }
+            }
+        }
+        ModuleInputs::with_variables(&blocks, variables)
+    }
+
+    /// A called module's inputs: its variables take the call's arguments, else their
+    /// defaults (tfvars files and the user's values are the root module's only). An argument
+    /// the caller cannot decide leaves its variable unknown, whatever its default.
+    pub(crate) fn called<'a>(
+        blocks: impl IntoIterator<Item = &'a TfBlock>,
+        arguments: Vec<Argument>,
+    ) -> ModuleInputs {
+        let blocks: Vec<&TfBlock> = blocks.into_iter().collect();
+        let (mut variables, declared) = defaults(&blocks);
+        for argument in arguments {
+            if !declared.contains(&argument.name) {
+                continue;
+            }
+            if argument.value.is_unknown() || matches!(argument.value.value, Value::Null) {
+                variables.remove(&argument.name);
+            } else {
+                variables.insert(argument.name, (argument.value, argument.note));
             }
         }
         ModuleInputs::with_variables(&blocks, variables)
@@ -742,7 +772,7 @@ pub(super) fn shown(node: &Node) -> String {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a test's panic is its failure report
-mod tests {
+pub(super) mod tests {
     use crate::{ScanOptions, SourceFile, scan_sources};
 
     const MAIN: &str = r#"resource "aws_security_group" "web" {
@@ -953,7 +983,7 @@ variable "env" {
     }
 
     /// A security group's ingress block (`content` for a dynamic one) for one port.
-    fn ingress(block: &str, port: &str, cidr: &str) -> String {
+    pub(in crate::formats::terraform) fn ingress(block: &str, port: &str, cidr: &str) -> String {
         format!(
             "  {block} {{\n    from_port   = {port}\n    to_port     = {port}\n    protocol    = \"tcp\"\n    cidr_blocks = [{cidr}]\n  }}\n"
         )

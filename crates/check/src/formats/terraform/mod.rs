@@ -14,10 +14,12 @@ mod expand;
 mod extract;
 mod functions;
 mod hcl;
+mod modules;
 mod tfjson;
 
 pub use eval::ModuleInputs;
 pub(crate) use eval::TfVars;
+pub(crate) use modules::{Directories, ModuleFile, ModuleInstance, directory};
 
 #[cfg(test)]
 mod tests;
@@ -75,7 +77,7 @@ fn alone(file: &SourceFile, blocks: Result<Vec<TfBlock>, ScanError>) -> Parsed {
     match blocks {
         Ok(blocks) => {
             let inputs = ModuleInputs::new(&blocks, &mut [], &[]);
-            facts_with(file, &blocks, &inputs)
+            facts_with(file, &blocks, &inputs, Evaluated::Root)
         }
         Err(error) => parse_error(error),
     }
@@ -125,16 +127,46 @@ pub fn var_value(text: &str) -> Node {
     }
 }
 
+/// How a file's blocks are evaluated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Evaluated<'a> {
+    /// In a root module: all of them.
+    Root,
+    /// In a directory other directories call, on its own: only what does not depend on a
+    /// call (variables, providers, locals, settings), no resources or data sources.
+    CalledModule,
+    /// In one instance of a module call: its resources and data sources, under its address.
+    Instance(&'a ModuleInstance),
+}
+
 /// The facts of a file's blocks, with the module's inputs evaluated and each resource and
 /// data source expanded into its instances.
-pub(crate) fn facts_with(file: &SourceFile, blocks: &[TfBlock], inputs: &ModuleInputs) -> Parsed {
+pub(crate) fn facts_with(
+    file: &SourceFile,
+    blocks: &[TfBlock],
+    inputs: &ModuleInputs,
+    how: Evaluated<'_>,
+) -> Parsed {
     let scope = eval::Scope::new(inputs);
+    let prefix = match how {
+        Evaluated::Instance(instance) => format!("{}.", instance.address),
+        _ => String::new(),
+    };
     let mut notes = Vec::new();
     let mut resolved = Vec::with_capacity(blocks.len());
     for block in blocks {
-        let instances = match block.kind.as_str() {
-            "resource" | "data" => expand::instances(&block.body, &scope),
-            _ => vec![expand::Instance {
+        let instantiated = matches!(block.kind.as_str(), "resource" | "data");
+        let wanted = match how {
+            Evaluated::Root => true,
+            Evaluated::CalledModule => !instantiated,
+            Evaluated::Instance(_) => instantiated,
+        };
+        if !wanted {
+            continue;
+        }
+        let instances = match instantiated {
+            true => expand::instances(&block.body, &scope),
+            false => vec![expand::Instance {
                 key: String::new(),
                 binding: None,
             }],
@@ -143,8 +175,8 @@ pub(crate) fn facts_with(file: &SourceFile, blocks: &[TfBlock], inputs: &ModuleI
             let scope = scope.with(instance.binding);
             let mut taken = Vec::new();
             let body = scope.resolve(&block.body, &mut taken);
-            let address = (!instance.key.is_empty())
-                .then(|| format!("{}{}", block.local_address(), instance.key));
+            let address = (!instance.key.is_empty() || !prefix.is_empty())
+                .then(|| format!("{prefix}{}{}", block.local_address(), instance.key));
             for note in &mut taken {
                 note.resource.clone_from(&address);
             }
@@ -158,5 +190,13 @@ pub(crate) fn facts_with(file: &SourceFile, blocks: &[TfBlock], inputs: &ModuleI
     }
     let mut parsed = extract::facts(file, &resolved);
     parsed.notes = notes;
+    if let Evaluated::Instance(instance) = how {
+        parsed.through = Some(crate::formats::Through {
+            address: instance.address.clone(),
+            calls: instance.calls.clone(),
+            root_file: instance.root_file.clone(),
+            root: instance.root.clone(),
+        });
+    }
     parsed
 }
