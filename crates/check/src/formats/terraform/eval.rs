@@ -18,6 +18,7 @@
 //! Each substitution leaves a note on its line ("var.allowed_cidr defaults to 0.0.0.0/0"),
 //! which the scan adds to a finding about that value.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -48,7 +49,11 @@ const LOCAL_ROUNDS: usize = 8;
 
 /// A `for` expression over more items than this is left unknown, so that no input makes the
 /// scan slow.
-const MAX_ITEMS: usize = 4096;
+pub(super) const MAX_ITEMS: usize = 4096;
+
+/// An expression that takes more steps than this to evaluate (nested `for`s over large
+/// collections) is left unknown, for the same reason.
+const MAX_STEPS: u32 = 100_000;
 
 /// A tfvars file of the module: its name, and its assignments.
 pub(crate) struct TfVars<'a> {
@@ -221,6 +226,9 @@ pub(super) struct Scope<'a> {
     inputs: &'a ModuleInputs,
     /// Innermost last; shared, as every `for` item and block instance adds to its parent's.
     bindings: Vec<Rc<Binding>>,
+    /// The steps left to the expression being evaluated, shared with the scopes made for its
+    /// parts.
+    steps: Rc<Cell<u32>>,
 }
 
 impl<'a> Scope<'a> {
@@ -228,6 +236,7 @@ impl<'a> Scope<'a> {
         Scope {
             inputs,
             bindings: Vec::new(),
+            steps: Rc::new(Cell::new(MAX_STEPS)),
         }
     }
 
@@ -294,6 +303,7 @@ impl<'a> Scope<'a> {
         }
         let expr = hcl_edit::parser::parse_expr(origin).ok()?;
         let mut taken = Vec::new();
+        self.steps.set(MAX_STEPS);
         let value = self.evaluate(&expr, span, &mut taken).ok()?;
         if value.is_unknown() {
             return None;
@@ -319,6 +329,10 @@ impl<'a> Scope<'a> {
         span: Span,
         notes: &mut Vec<Note>,
     ) -> Evaluated {
+        match self.steps.get().checked_sub(1) {
+            Some(left) => self.steps.set(left),
+            None => return Err(NoValue::Unknown),
+        }
         match expr {
             Expression::Null(_) => Ok(Node::new(Value::Null, span)),
             Expression::String(s) => Ok(Node::string(s.value().clone(), span)),

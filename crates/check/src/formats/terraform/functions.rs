@@ -1,6 +1,6 @@
 //! Terraform's built-in functions that decide the values the rules read: strings
 //! (`format`, `join`, `replace`, `lower`, `upper`), collections (`concat`, `merge`, `lookup`,
-//! `element`, `contains`, `length`, `keys`, `values`, `flatten`, `tolist`, `toset`),
+//! `element`, `contains`, `length`, `keys`, `values`, `flatten`, `range`, `tolist`, `toset`),
 //! `cidrsubnet`, and `jsonencode`/`jsondecode`. (`try` and `coalesce` choose among their
 //! arguments, so the evaluator runs them.)
 //!
@@ -98,6 +98,7 @@ pub(super) fn call(name: &str, args: Vec<Node>, span: Span) -> Evaluated {
             flatten(items, &mut flat)?;
             list(flat)
         }
+        ("range", bounds) => list(range(bounds, span)?),
         ("tolist", [items]) => list(as_list(items)?.to_vec()),
         ("toset", [items]) => list(as_set(as_list(items)?)),
         ("tostring", [value]) => string(text_of(value)?),
@@ -127,6 +128,34 @@ pub(super) fn call(name: &str, args: Vec<Node>, span: Span) -> Evaluated {
         }
         _ => Err(NoValue::Unknown),
     }
+}
+
+/// `range(limit)`, `range(start, limit)`, `range(start, limit, step)`; a range too long to be
+/// worth computing is not computed.
+fn range(bounds: &[Node], span: Span) -> Result<Vec<Node>, NoValue> {
+    let numbers = bounds
+        .iter()
+        .map(as_number)
+        .collect::<Result<Vec<f64>, _>>()?;
+    let (start, limit, step) = match numbers.as_slice() {
+        [limit] => (0.0, *limit, 1.0),
+        [start, limit] => (*start, *limit, if start <= limit { 1.0 } else { -1.0 }),
+        [start, limit, step] => (*start, *limit, *step),
+        _ => return Err(NoValue::Invalid),
+    };
+    if step == 0.0 || (limit - start) * step < 0.0 {
+        return Err(NoValue::Invalid);
+    }
+    if ((limit - start) / step).abs() > super::eval::MAX_ITEMS as f64 {
+        return Err(NoValue::Unknown);
+    }
+    let mut items = Vec::new();
+    let mut at = start;
+    while (step > 0.0 && at < limit) || (step < 0.0 && at > limit) {
+        items.push(number(at, span)?);
+        at += step;
+    }
+    Ok(items)
 }
 
 /// A scalar as Terraform converts it to a string.
@@ -193,9 +222,10 @@ fn as_map(node: &Node) -> Result<&[Entry], NoValue> {
 
 /// The distinct items, strings in Terraform's set order (sorted).
 pub(super) fn as_set(items: &[Node]) -> Vec<Node> {
+    let mut seen = std::collections::HashSet::new();
     let mut set: Vec<Node> = Vec::new();
     for item in items {
-        if !set.iter().any(|s| same(s, item)) {
+        if seen.insert(item.to_json().to_string()) {
             set.push(item.clone());
         }
     }
@@ -488,5 +518,11 @@ mod tests {
         unknown("provider::aws::arn_parse(\"x\")");
         unknown("aws_vpc.main.cidr_block");
         unknown("\"${path.module}/x\"");
+        // Too much work for one expression: left unknown rather than slow.
+        is(
+            "length([for a in range(10) : [for b in range(10) : b]])",
+            "10",
+        );
+        unknown("length([for a in range(1000) : [for b in range(1000) : b]])");
     }
 }

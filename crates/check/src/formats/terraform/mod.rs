@@ -6,8 +6,10 @@
 //! the user's values; locals; conditionals, `for` expressions, operators and the common
 //! functions of [`functions`]), and resources and data sources with a known `for_each` or
 //! `count` become one block per instance, `dynamic` blocks one block per item ([`expand`]).
-//! What cannot be decided (resource attributes, unknown functions, what depends on them)
-//! stays unknown, its source text kept as the origin, so a rule never reports on it.
+//! Local module calls instantiate the called directory with the call's arguments
+//! ([`modules`]); registry and remote modules are not fetched. What cannot be decided
+//! (resource attributes, unknown functions, what depends on them) stays unknown, its source
+//! text kept as the origin, so a rule never reports on it.
 
 mod eval;
 mod expand;
