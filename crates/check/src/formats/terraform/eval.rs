@@ -1114,4 +1114,32 @@ variable "env" {
             .replace("ingress.value.cidr", "ingress.value");
         assert_eq!(net(&[("m/main.tf", &set)]).len(), 1);
     }
+
+    #[test]
+    fn for_each_and_dynamic_blocks_in_json_syntax() {
+        let json = r#"{
+  "resource": {
+    "aws_security_group": {
+      "web": {
+        "for_each": {"ssh": "0.0.0.0/0", "vpn": "10.0.0.0/8"},
+        "dynamic": {
+          "ingress": {
+            "for_each": [22],
+            "content": {
+              "from_port": "${ingress.value}",
+              "to_port": "${ingress.value}",
+              "protocol": "tcp",
+              "cidr_blocks": ["${each.value}"]
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"#;
+        let found = net(&[("m/main.tf.json", json)]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, "aws_security_group.web[\"ssh\"]");
+    }
 }
