@@ -175,9 +175,10 @@ impl Extractor<'_> {
                 retention_days: Node::known_i64(body.get("retention_in_days")),
             })),
             "aws_vpc" => {
-                // The code refers to an instance by the block's own address.
+                // The code refers to an instance by the block's own address (in a module
+                // instance, the flow logs' targets are made module addresses too).
                 let mut names = vec![site.resource.clone()];
-                let local = block.local_address();
+                let local = format!("{}{}", block.module, block.local_address());
                 if local != site.resource {
                     names.push(local);
                 }
@@ -190,7 +191,7 @@ impl Extractor<'_> {
                 let vpc = body.get("vpc_id");
                 self.push(Fact::FlowLog(FlowLog {
                     at: site.at(vpc.map(|n| n.span).unwrap_or(site.span)),
-                    target: flow_log_target(vpc),
+                    target: flow_log_target(vpc).map(|t| format!("{}{t}", block.module)),
                 }));
             }
             "aws_cloudtrail" => self.push(Fact::CloudTrail(CloudTrail {

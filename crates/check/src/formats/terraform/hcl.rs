@@ -67,6 +67,7 @@ pub(super) fn blocks(file: &SourceFile) -> Result<Vec<TfBlock>, ScanError> {
                 body: converter.body(&block.body, span),
                 span,
                 address: None,
+                module: String::new(),
             }
         })
         .collect())

@@ -44,6 +44,9 @@ pub(crate) struct TfBlock {
     /// The address of this instance of a resource or data source when it is not the one its
     /// labels give: `aws_security_group.web["ssh"]` for an instance of a `for_each`.
     pub address: Option<String>,
+    /// The address of the module instance the block is in, with a dot (`module.sg.`); empty
+    /// in a root module. The block's references (`aws_vpc.this.id`) are to its siblings.
+    pub module: String,
 }
 
 impl TfBlock {
@@ -186,6 +189,7 @@ pub(crate) fn facts_with(
             resolved.push(TfBlock {
                 body,
                 address,
+                module: prefix.clone(),
                 ..block.clone()
             });
         }

@@ -526,4 +526,24 @@ mod tests {
         );
         assert_eq!(local_target("x", "git::https://example.com/m.git"), None);
     }
+
+    #[test]
+    fn module_instances_are_judged_by_their_own_addresses() {
+        let net = "variable \"logged\" {}\nresource \"aws_vpc\" \"this\" {\n  cidr_block = \"10.0.0.0/16\"\n}\nresource \"aws_flow_log\" \"this\" {\n  count  = var.logged ? 1 : 0\n  vpc_id = aws_vpc.this.id\n}\n";
+        let main = "module \"a\" {\n  source = \"./modules/net\"\n  logged = true\n}\nmodule \"b\" {\n  source = \"./modules/net\"\n  logged = false\n}\n";
+        let result = scan(&[("main.tf", main), ("modules/net/main.tf", net)]);
+        let log002: Vec<&str> = result
+            .findings
+            .iter()
+            .filter(|f| f.rule == "LOG002")
+            .map(|f| f.resource.as_str())
+            .collect();
+        // a's flow log is for a's VPC, not for b's of the same name.
+        assert_eq!(
+            log002,
+            vec!["module.b.aws_vpc.this"],
+            "{:#?}",
+            result.findings
+        );
+    }
 }

@@ -106,6 +106,7 @@ impl Locator<'_> {
             body: Node::new(Value::Map(entries), span),
             span,
             address: None,
+            module: String::new(),
         }
     }
 
