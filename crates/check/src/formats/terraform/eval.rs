@@ -135,14 +135,16 @@ impl ModuleInputs {
             .filter(|(name, _)| !crate::secrets::is_secret_name(name))
             .collect();
         // Fully known locals first, round after round, so that a local is not frozen in part
-        // before the locals it reads are known; what is left is then taken as far as known.
-        for round in 0..=LOCAL_ROUNDS {
-            let last = round == LOCAL_ROUNDS;
+        // before the locals it reads are known; once no more are (or the rounds run out),
+        // what is left is taken as far as it is known, in one last round.
+        let mut rounds = 0;
+        let mut in_part = false;
+        while !pending.is_empty() {
             let mut progressed = false;
             pending.retain(|(name, node)| {
                 let mut notes = Vec::new();
                 let value = Scope::new(self).resolve(node, &mut notes);
-                if value.is_unknown() || (!last && !is_known(&value)) {
+                if value.is_unknown() || (!in_part && !is_known(&value)) {
                     return true;
                 }
                 let mut texts = vec![format!("local.{name} is {}", shown(&value))];
@@ -155,9 +157,11 @@ impl ModuleInputs {
                 progressed = true;
                 false
             });
-            if pending.is_empty() || (!progressed && last) {
+            if in_part {
                 break;
             }
+            rounds += 1;
+            in_part = !progressed || rounds >= LOCAL_ROUNDS;
         }
     }
 
@@ -1141,5 +1145,22 @@ variable "env" {
         let found = net(&[("m/main.tf.json", json)]);
         assert_eq!(found.len(), 1, "{found:#?}");
         assert_eq!(found[0].0, "aws_security_group.web[\"ssh\"]");
+    }
+
+    #[test]
+    fn a_local_known_in_part_gives_what_is_known() {
+        let locals = "locals {\n  ssh = { cidr = var.allowed_cidr, source = aws_security_group.bastion.id }\n}\n";
+        let via = |reference: &str| {
+            let main = MAIN.replace("[var.allowed_cidr]", reference);
+            net(&[
+                ("m/main.tf", &main),
+                ("m/variables.tf", VARIABLES),
+                ("m/locals.tf", locals),
+            ])
+        };
+        assert_eq!(via("[local.ssh.cidr]").len(), 1);
+        // The unknown part stays unknown.
+        assert!(via("[local.ssh.source]").is_empty());
+        assert!(via("values(local.ssh)").is_empty());
     }
 }
