@@ -57,6 +57,9 @@ pub struct ScanResult {
     /// Whether the scan looked for undecided places (`--strict-unknowns`): reports then
     /// show the list, even when it is empty.
     pub strict_unknowns: bool,
+    /// What was not evaluated, though not an error (a registry module is not fetched): worth
+    /// telling, but it does not make the scan fail.
+    pub notices: Vec<ScanError>,
 }
 
 /// Scans the paths in `options`.
@@ -170,31 +173,29 @@ fn scan_units(sources: &[SourceFile], options: &ScanOptions) -> ScanResult {
 }
 
 /// Parses every file in parallel. Terraform takes two passes: its files' blocks first, then
-/// each module directory's variables (defaults and tfvars files), then the facts with those
-/// variables evaluated.
+/// each module directory's inputs (variables from defaults, tfvars files and the user's
+/// values; the calls of local modules), then the facts with those evaluated: each directory
+/// as a root (or, if another directory calls it, only its declarations), and each module
+/// instance that a root's calls make.
 fn parse_all(sources: &[SourceFile], options: &ScanOptions) -> Vec<(usize, Vec<formats::Parsed>)> {
     use formats::FirstPass;
-    use formats::terraform::{self, ModuleInputs};
+    use formats::terraform::{self, Directories, Evaluated, ModuleInputs};
     let first: Vec<FirstPass> = sources
         .par_iter()
         .map(|file| formats::first_pass(file, &options.parse))
         .collect();
-    type Module<'a> = (Vec<&'a terraform::TfBlock>, Vec<terraform::TfVars<'a>>);
-    let mut modules: BTreeMap<&str, Module<'_>> = BTreeMap::new();
-    for (file, pass) in sources.iter().zip(&first) {
+    let mut directories = Directories::default();
+    for (index, (file, pass)) in sources.iter().zip(&first).enumerate() {
         if let FirstPass::Terraform {
             blocks: Ok(blocks), ..
         } = pass
         {
-            modules.entry(directory(file)).or_default().0.extend(blocks);
+            directories.add_file(index, file, blocks);
         }
     }
     for file in sources {
         if let Some(vars) = terraform::tfvars(file) {
-            // tfvars without any Terraform beside them belong to no module we read.
-            if let Some(module) = modules.get_mut(directory(file)) {
-                module.1.push(vars);
-            }
+            directories.add_tfvars(file, vars);
         }
     }
     let given: Vec<terraform::TfVars<'_>> = options
@@ -206,28 +207,63 @@ fn parse_all(sources: &[SourceFile], options: &ScanOptions) -> Vec<(usize, Vec<f
             values: values.clone(),
         })
         .collect();
-    let inputs: BTreeMap<&str, ModuleInputs> = modules
-        .into_iter()
-        .map(|(dir, (blocks, mut tfvars))| (dir, ModuleInputs::new(blocks, &mut tfvars, &given)))
+    let mut plan = directories.plan(&given);
+    let jobs: Vec<(&terraform::ModuleInstance, &terraform::ModuleFile<'_>)> = plan
+        .instances
+        .iter()
+        .flat_map(|instance| {
+            directories
+                .files(&instance.dir)
+                .iter()
+                .map(move |file| (instance, file))
+        })
         .collect();
-    let none = ModuleInputs::default();
-    first
+    let mut instances: Vec<(usize, formats::Parsed)> = jobs
+        .into_par_iter()
+        .map(|(instance, (index, file, blocks))| {
+            let how = Evaluated::Instance(instance);
+            (
+                *index,
+                terraform::facts_with(file, blocks, &instance.inputs, how),
+            )
+        })
+        .collect();
+    for (index, notice) in std::mem::take(&mut plan.notices) {
+        let mut parsed = formats::Parsed::new(rules::Format::Terraform);
+        parsed.notices.push(notice);
+        instances.push((index, parsed));
+    }
+    let none = (ModuleInputs::default(), false);
+    let mut parsed: Vec<(usize, Vec<formats::Parsed>)> = first
         .into_par_iter()
         .enumerate()
         .map(|(i, pass)| match pass {
             FirstPass::Done(parsed) => (i, parsed),
             FirstPass::Terraform { blocks, others } => {
                 let file = &sources[i];
-                let module = inputs.get(directory(file)).unwrap_or(&none);
+                let (inputs, called) = plan
+                    .roots
+                    .get(&terraform::directory(&file.path))
+                    .unwrap_or(&none);
+                let how = match called {
+                    true => Evaluated::CalledModule,
+                    false => Evaluated::Root,
+                };
                 let mut parsed = vec![match blocks {
-                    Ok(blocks) => terraform::facts_with(file, &blocks, module),
+                    Ok(blocks) => terraform::facts_with(file, &blocks, inputs, how),
                     Err(error) => terraform::parse_error(error),
                 }];
                 parsed.extend(others);
                 (i, parsed)
             }
         })
-        .collect()
+        .collect();
+    for (index, instance) in instances {
+        if let Some((_, parses)) = parsed.get_mut(index) {
+            parses.push(instance);
+        }
+    }
+    parsed
 }
 
 /// Groups parsed facts into units by `key`, runs the enabled rules over each unit, and
@@ -239,10 +275,8 @@ fn evaluate(
     key: impl Fn(&SourceFile, Option<rules::Format>) -> String,
 ) -> ScanResult {
     let mut result = ScanResult::default();
-    let mut units: BTreeMap<String, rules::Unit> = BTreeMap::new();
+    let mut units: BTreeMap<String, Pending<'_>> = BTreeMap::new();
     let mut suppressions = Vec::new();
-    // file -> where values came from parameters.
-    let mut notes: BTreeMap<&str, Vec<formats::Note>> = BTreeMap::new();
     for (index, parses) in parsed {
         if parses.is_empty() {
             continue;
@@ -253,18 +287,26 @@ fn evaluate(
         for parsed in parses {
             any_format |= parsed.format.is_some_and(|f| f != rules::Format::AnyFile);
             result.errors.extend(parsed.errors);
+            result.notices.extend(parsed.notices);
             suppressions.extend(parsed.suppressions);
+            // A module instance is planned with its root module.
+            let unit_key = match &parsed.through {
+                Some(through) => format!("terraform:{}", directory_of(&through.root_file)),
+                None => key(file, parsed.format),
+            };
+            let unit = units.entry(unit_key).or_default();
             if !parsed.notes.is_empty() {
-                notes
+                unit.notes
                     .entry(file.path.as_ref())
                     .or_default()
                     .extend(parsed.notes);
             }
-            units
-                .entry(key(file, parsed.format))
-                .or_default()
-                .facts
-                .extend(parsed.facts);
+            if let Some(through) = parsed.through
+                && !unit.instances.iter().any(|t| t.address == through.address)
+            {
+                unit.instances.push(through);
+            }
+            unit.unit.facts.extend(parsed.facts);
         }
         if any_format && options.inline_suppressions {
             suppressions.extend(suppress::from_comments(file));
@@ -280,24 +322,49 @@ fn evaluate(
         .filter(|r| options.config.is_enabled(r.meta()))
         .collect();
     let convention = options.config.accounts();
-    let units: Vec<rules::Unit> = units
+    let units: Vec<Pending<'_>> = units
         .into_values()
-        .map(|mut unit| {
-            unit.convention = convention.clone();
-            unit
+        .map(|mut pending| {
+            pending.unit.convention = convention.clone();
+            pending
         })
         .collect();
     let (mut findings, mut undecided): (Vec<Finding>, Vec<Finding>) = units
         .par_iter()
-        .map(|unit| {
+        .map(|pending| {
             let mut out = Vec::new();
             for rule in &enabled {
-                rule.check(unit, &mut out);
+                rule.check(&pending.unit, &mut out);
             }
-            let undecided = match options.strict_unknowns {
-                true => undecided::undecided(unit, &enabled, &out),
+            let mut undecided = match options.strict_unknowns {
+                true => undecided::undecided(&pending.unit, &enabled, &out),
                 false => Vec::new(),
             };
+            for finding in &mut out {
+                add_notes(finding, pending.notes.get(finding.file.as_str()));
+            }
+            for finding in out.iter_mut().chain(&mut undecided) {
+                // The innermost instance the resource is in.
+                let through = pending
+                    .instances
+                    .iter()
+                    .filter(|t| {
+                        finding
+                            .resource
+                            .strip_prefix(t.address.as_str())
+                            .is_some_and(|rest| rest.starts_with('.'))
+                    })
+                    .max_by_key(|t| t.address.len());
+                if let Some(through) = through {
+                    finding.fingerprint =
+                        finding::fingerprint(&[&finding.fingerprint, &through.root]);
+                    finding.message = format!(
+                        "{} (through {})",
+                        finding.message,
+                        through.calls.join(", then ")
+                    );
+                }
+            }
             (out, undecided)
         })
         .reduce(
@@ -309,9 +376,6 @@ fn evaluate(
             },
         );
 
-    for finding in &mut findings {
-        add_notes(finding, notes.get(finding.file.as_str()));
-    }
     suppress::apply(&mut findings, &suppressions);
     // What a suppression accepts is decided: an undecided place under it is not listed.
     suppress::apply(&mut undecided, &suppressions);
@@ -328,6 +392,16 @@ fn evaluate(
     result.undecided = undecided;
     result.strict_unknowns = options.strict_unknowns;
     result
+}
+
+/// A unit's facts, and what to say of its findings: where values came from parameters (by
+/// file), and the module calls that lead to the resources of module instances.
+#[derive(Default)]
+struct Pending<'a> {
+    unit: rules::Unit,
+    notes: BTreeMap<&'a str, Vec<formats::Note>>,
+    /// The module instances among the facts.
+    instances: Vec<formats::Through>,
 }
 
 /// Terraform evaluates a directory as one module; everything else stands alone.
@@ -351,6 +425,10 @@ fn add_notes(finding: &mut Finding, notes: Option<&Vec<formats::Note>>) {
     let mut said: Vec<&str> = Vec::new();
     for note in notes {
         if (finding.line..=finding.end_line).contains(&note.line)
+            && note
+                .resource
+                .as_ref()
+                .is_none_or(|r| *r == finding.resource)
             && !note.value.is_empty()
             && finding.message.contains(note.value.as_str())
             && !finding.resource.contains(note.value.as_str())
@@ -365,7 +443,11 @@ fn add_notes(finding: &mut Finding, notes: Option<&Vec<formats::Note>>) {
 }
 
 fn directory(file: &SourceFile) -> &str {
-    file.path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".")
+    directory_of(&file.path)
+}
+
+fn directory_of(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".")
 }
 
 fn sort(result: &mut ScanResult) {
@@ -385,4 +467,8 @@ fn sort(result: &mut ScanResult) {
         .errors
         .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     result.errors.dedup();
+    result
+        .notices
+        .sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
+    result.notices.dedup();
 }

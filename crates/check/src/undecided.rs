@@ -286,6 +286,22 @@ struct Replaced {
     origins: Vec<String>,
 }
 
+/// At most this many origins are named in a message; the rest are counted.
+const MAX_NAMED_ORIGINS: usize = 4;
+
+/// `` `a`, `b` `` or `` `a`, `b`, `c`, `d` and 3 more ``.
+fn listed(origins: &[&str]) -> String {
+    let named: Vec<String> = origins
+        .iter()
+        .take(MAX_NAMED_ORIGINS)
+        .map(|o| format!("`{o}`"))
+        .collect();
+    match origins.len().saturating_sub(MAX_NAMED_ORIGINS) {
+        0 => named.join(", "),
+        more => format!("{} and {more} more", named.join(", ")),
+    }
+}
+
 /// The origins of the facts' unknowns, each once, in order.
 fn origins_of<'a>(facts: impl Iterator<Item = &'a Replaced>) -> Vec<&'a str> {
     let mut origins: Vec<&str> = Vec::new();
@@ -353,6 +369,24 @@ pub(crate) fn undecided(unit: &Unit, rules: &[&dyn Rule], decided: &[Finding]) -
         );
         out.iter().any(|f| same_place(f, finding))
     };
+    // When no fact decides alone (every flow log's target unknown, say), the facts without
+    // whose worst value the finding goes away.
+    let needed = |fact: &Replaced, finding: &Finding| {
+        let Some(rule) = rules.iter().find(|r| r.meta().code == finding.rule) else {
+            return false;
+        };
+        let mut facts = at_worst.facts.clone();
+        facts[fact.index] = unit.facts[fact.index].clone();
+        let mut out = Vec::new();
+        rule.check(
+            &Unit {
+                facts,
+                convention: unit.convention.clone(),
+            },
+            &mut out,
+        );
+        !out.iter().any(|f| same_place(f, finding))
+    };
     let mut undecided: Vec<Finding> = Vec::new();
     for mut finding in found {
         if decided.iter().any(|d| same_place(d, &finding))
@@ -361,7 +395,7 @@ pub(crate) fn undecided(unit: &Unit, rules: &[&dyn Rule], decided: &[Finding]) -
             continue;
         }
         // The unknowns of the fact the finding is about; else of the facts that decide it
-        // alone; else (only unknowns together decide) all of them.
+        // alone; else of the facts it needs at their worst; else all of them.
         let mut origins = origins_of(replaced.iter().filter(|r| {
             r.file == finding.file
                 && (r.resource == finding.resource
@@ -371,16 +405,15 @@ pub(crate) fn undecided(unit: &Unit, rules: &[&dyn Rule], decided: &[Finding]) -
             origins = origins_of(replaced.iter().filter(|r| alone_decides(r, &finding)));
         }
         if origins.is_empty() {
+            origins = origins_of(replaced.iter().filter(|r| needed(r, &finding)));
+        }
+        if origins.is_empty() {
             origins = origins_of(replaced.iter());
         }
         finding.message = format!(
             "could not be decided on {}: it depends on {}",
             finding.resource,
-            origins
-                .iter()
-                .map(|o| format!("`{o}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            listed(&origins)
         );
         undecided.push(finding);
     }
@@ -499,6 +532,15 @@ mod tests {
         let (_, undecided) = run(vec![key_policy("!Ref KeyUser")]);
         let rules: Vec<&str> = undecided.iter().map(|f| f.rule).collect();
         assert_eq!(rules, ["IAM009"]);
+    }
+
+    #[test]
+    fn long_lists_of_origins_are_counted_after_the_fourth() {
+        assert_eq!(listed(&["a"]), "`a`");
+        assert_eq!(
+            listed(&["a", "b", "c", "d", "e", "f"]),
+            "`a`, `b`, `c`, `d` and 2 more"
+        );
     }
 
     #[test]

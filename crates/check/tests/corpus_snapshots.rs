@@ -116,7 +116,9 @@ fn strict_unknowns_on_every_corpus() {
                 .unwrap_or(&undecided.file);
             listing.push_str(&format!(
                 "{corpus}/{file}:{} {} {}\n",
-                undecided.line, undecided.rule, undecided.message
+                undecided.line,
+                undecided.rule,
+                undecided.message.replace(&prefix, "")
             ));
         }
     }

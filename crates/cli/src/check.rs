@@ -61,6 +61,10 @@ pub fn run(args: CheckArgs, color: ColorChoice) -> Exit {
         },
         strict_unknowns: args.strict_unknowns,
     });
+    // What was not evaluated (a registry module) is told, but does not fail the scan.
+    for notice in &result.notices {
+        tracing::info!("{notice}");
+    }
 
     if let Some(path) = &args.write_baseline {
         return write_baseline(&result, path);

@@ -380,3 +380,31 @@ fn strict_unknowns_lists_what_could_not_be_decided_and_fails_on_it() {
     let disabled = dir.airlock(&["check", "--strict-unknowns", "--disable", "NET001", "infra"]);
     assert_eq!(disabled.status.code(), Some(0), "{}", stdout(&disabled));
 }
+
+#[test]
+fn a_registry_module_is_said_once_not_to_be_evaluated_and_does_not_fail_the_scan() {
+    let dir = Scratch::new("registry-module");
+    dir.write(
+        "infra/main.tf",
+        "module \"vpc\" {\n  source = \"terraform-aws-modules/vpc/aws\"\n  cidr   = \"10.0.0.0/16\"\n}\n",
+    );
+    let out = dir.airlock(&["check", "--format", "json", "infra"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let notices = report["notices"].as_array().expect("notices");
+    assert_eq!(notices.len(), 1, "{report}");
+    assert_eq!(notices[0]["file"], "infra/main.tf");
+    assert_eq!(notices[0]["line"], 1);
+    assert!(
+        notices[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("module \"vpc\" is not evaluated")),
+        "{report}"
+    );
+    assert_eq!(
+        stderr(&out).matches("is not evaluated").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+}

@@ -277,6 +277,7 @@ impl<'a> Evaluator<'a> {
                     line: span.line,
                     value: written.clone(),
                     text: note.clone(),
+                    resource: None,
                 });
                 Some(value.clone().respanned(span))
             }
@@ -543,7 +544,8 @@ Resources:
             notes.contains(&Note {
                 line: ref_line,
                 value: "0.0.0.0/0".into(),
-                text: "AllowedCidr defaults to 0.0.0.0/0".into()
+                text: "AllowedCidr defaults to 0.0.0.0/0".into(),
+                resource: None,
             }),
             "{notes:?}"
         );

@@ -35,6 +35,27 @@ pub struct Parsed {
     /// Where values came from parameters ("AllowedCidr defaults to 0.0.0.0/0"). The scan
     /// adds them to the findings about those values.
     pub notes: Vec<Note>,
+    /// Set for the facts of a Terraform module as a call makes it: they are a unit of their
+    /// own, and their findings say the calls.
+    pub through: Option<Through>,
+    /// What was left out without being an error (a registry module that is not fetched).
+    pub notices: Vec<ScanError>,
+}
+
+/// Which module instance facts belong to. They are evaluated with the root module that makes
+/// the outermost call, as Terraform plans them: one unit with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Through {
+    /// `module.sg`, `module.a.module.b["k"]`.
+    pub address: String,
+    /// `module "sg" at main.tf:12`, outermost first.
+    pub calls: Vec<String>,
+    /// The root module's file that makes the outermost call, as the scan names it.
+    pub root_file: String,
+    /// That file relative to the module's directory (`../../main.tf`): two roots'
+    /// `module.sg` are two instances, whose fingerprints differ, wherever the code is checked
+    /// out.
+    pub root: String,
 }
 
 impl Parsed {
@@ -95,6 +116,9 @@ pub struct Note {
     pub line: u32,
     pub value: String,
     pub text: String,
+    /// The resource the note is about, when its line is evaluated once per instance (a
+    /// `for_each`, a module call): a finding about another instance does not take it.
+    pub resource: Option<String>,
 }
 
 /// What the user tells the front ends about the code's inputs.

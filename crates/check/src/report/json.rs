@@ -18,6 +18,9 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     undecided: Option<Vec<FindingOut<'a>>>,
     errors: Vec<ErrorOut<'a>>,
+    /// What was not evaluated though not an error (a registry module): present when any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notices: Vec<ErrorOut<'a>>,
     summary: Summary,
 }
 
@@ -80,6 +83,15 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
             .then(|| result.undecided.iter().map(FindingOut::of).collect()),
         errors: result
             .errors
+            .iter()
+            .map(|e| ErrorOut {
+                file: &e.file,
+                line: (e.line > 0).then_some(e.line),
+                message: &e.message,
+            })
+            .collect(),
+        notices: result
+            .notices
             .iter()
             .map(|e| ErrorOut {
                 file: &e.file,

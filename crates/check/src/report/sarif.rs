@@ -34,7 +34,14 @@ pub fn render(result: &ScanResult, _options: &ReportOptions) -> String {
         review["level"] = json!("none");
         review
     }));
-    let notifications: Vec<Value> = result.errors.iter().map(notification).collect();
+    let mut notifications: Vec<Value> = result.errors.iter().map(notification).collect();
+    // What was not evaluated (a registry module) is a note, not an error.
+    notifications.extend(result.notices.iter().map(|notice| {
+        let mut note = notification(notice);
+        note["level"] = json!("note");
+        note["descriptor"] = json!({ "id": "not-evaluated" });
+        note
+    }));
     let log = json!({
         "$schema": SCHEMA,
         "version": "2.1.0",

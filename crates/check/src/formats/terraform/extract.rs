@@ -119,7 +119,7 @@ impl Extractor<'_> {
 
     fn resource(&mut self, block: &TfBlock) {
         let kind = block.label(0);
-        let site = self.site(format!("{kind}.{}", block.label(1)), block);
+        let site = self.site(block.address(), block);
         let body = &block.body;
         let mut handled: Vec<&str> = Vec::new();
         match kind {
@@ -194,15 +194,24 @@ impl Extractor<'_> {
                 at: site.clone(),
                 retention_days: Node::known_i64(body.get("retention_in_days")),
             })),
-            "aws_vpc" => self.push(Fact::Vpc(Vpc {
-                at: site.clone(),
-                names: vec![site.resource.clone()],
-            })),
+            "aws_vpc" => {
+                // The code refers to an instance by the block's own address (in a module
+                // instance, the flow logs' targets are made module addresses too).
+                let mut names = vec![site.resource.clone()];
+                let local = format!("{}{}", block.module, block.local_address());
+                if local != site.resource {
+                    names.push(local);
+                }
+                self.push(Fact::Vpc(Vpc {
+                    at: site.clone(),
+                    names,
+                }))
+            }
             "aws_flow_log" => {
                 let vpc = body.get("vpc_id");
                 self.push(Fact::FlowLog(FlowLog {
                     at: site.at(vpc.map(|n| n.span).unwrap_or(site.span)),
-                    target: flow_log_target(vpc),
+                    target: flow_log_target(vpc).map(|t| format!("{}{t}", block.module)),
                 }));
             }
             "aws_cloudtrail" => self.push(Fact::CloudTrail(CloudTrail {
@@ -437,7 +446,7 @@ impl Extractor<'_> {
 
     fn policy_document(&mut self, block: &TfBlock) {
         let name = block.label(1).to_string();
-        let site = self.site(format!("data.{POLICY_DOCUMENT}.{name}"), block);
+        let site = self.site(block.address(), block);
         let doc = document_from_data_block(&block.body);
         let kinds = self
             .document_kinds

@@ -66,6 +66,8 @@ pub(super) fn blocks(file: &SourceFile) -> Result<Vec<TfBlock>, ScanError> {
                     .collect(),
                 body: converter.body(&block.body, span),
                 span,
+                address: None,
+                module: String::new(),
             }
         })
         .collect())
@@ -195,7 +197,21 @@ impl Converter<'_> {
                 Structure::Block(block) => {
                     let block_span = self.span(block.span(), span);
                     let key = block.ident.value().to_string();
-                    let node = self.body(&block.body, block_span);
+                    let mut node = self.body(&block.body, block_span);
+                    // `dynamic "ingress" { ... }` is held as `dynamic = {ingress = {...}}`, as
+                    // the JSON syntax writes it, so that its label is kept.
+                    if key == "dynamic"
+                        && let Some(label) = block.labels.first()
+                    {
+                        node = Node::new(
+                            Value::Map(vec![Entry {
+                                key: label.as_str().to_string(),
+                                key_line: block_span.line,
+                                value: node,
+                            }]),
+                            block_span,
+                        );
+                    }
                     let existing = block_keys
                         .contains(&key)
                         .then(|| entries.iter_mut().find(|e| e.key == key))

@@ -968,7 +968,7 @@ resource "aws_security_group" "dyn" {
     assert_eq!(policies(&parsed)[0].kind, PolicyKind::Trust);
     assert!(
         ingresses(&parsed).is_empty(),
-        "dynamic blocks are not evaluated"
+        "a dynamic block over an unknown collection makes no blocks"
     );
 }
 

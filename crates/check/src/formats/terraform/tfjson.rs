@@ -105,6 +105,8 @@ impl Locator<'_> {
             labels,
             body: Node::new(Value::Map(entries), span),
             span,
+            address: None,
+            module: String::new(),
         }
     }
 
