@@ -37,7 +37,7 @@ fn snapshot(corpus: &str) {
         // Messages about a file that another one names (a COPY source) quote its path.
         f.message = f.message.replace(&prefix, "");
     }
-    for e in &mut result.errors {
+    for e in result.errors.iter_mut().chain(&mut result.notices) {
         e.file = e.file.strip_prefix(&prefix).unwrap_or(&e.file).to_string();
     }
     let json = report::render(ReportFormat::Json, &result, &ReportOptions::default());
