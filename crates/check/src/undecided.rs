@@ -348,44 +348,35 @@ pub(crate) fn undecided(unit: &Unit, rules: &[&dyn Rule], decided: &[Finding]) -
     for rule in rules {
         rule.check(&at_worst, &mut found);
     }
-    // For a rule over the whole unit (a VPC and its flow logs, in other files), which
-    // unknowns decide: each replaced fact alone at its worst, for that rule only.
     let same_place = |a: &Finding, b: &Finding| {
         a.rule == b.rule && a.file == b.file && a.line == b.line && a.resource == b.resource
     };
-    let alone_decides = |fact: &Replaced, finding: &Finding| {
+    // Whether the finding's rule reports it on these facts.
+    let reports = |facts: Vec<Fact>, finding: &Finding| {
         let Some(rule) = rules.iter().find(|r| r.meta().code == finding.rule) else {
             return false;
         };
+        let mut out = Vec::new();
+        let unit = Unit {
+            facts,
+            convention: unit.convention.clone(),
+        };
+        rule.check(&unit, &mut out);
+        out.iter().any(|f| same_place(f, finding))
+    };
+    // For a rule over the whole unit (a VPC and its flow logs, in other files), which
+    // unknowns decide: each replaced fact alone at its worst.
+    let alone_decides = |fact: &Replaced, finding: &Finding| {
         let mut facts = unit.facts.clone();
         facts[fact.index] = at_worst.facts[fact.index].clone();
-        let mut out = Vec::new();
-        rule.check(
-            &Unit {
-                facts,
-                convention: unit.convention.clone(),
-            },
-            &mut out,
-        );
-        out.iter().any(|f| same_place(f, finding))
+        reports(facts, finding)
     };
     // When no fact decides alone (every flow log's target unknown, say), the facts without
     // whose worst value the finding goes away.
     let needed = |fact: &Replaced, finding: &Finding| {
-        let Some(rule) = rules.iter().find(|r| r.meta().code == finding.rule) else {
-            return false;
-        };
         let mut facts = at_worst.facts.clone();
         facts[fact.index] = unit.facts[fact.index].clone();
-        let mut out = Vec::new();
-        rule.check(
-            &Unit {
-                facts,
-                convention: unit.convention.clone(),
-            },
-            &mut out,
-        );
-        !out.iter().any(|f| same_place(f, finding))
+        !reports(facts, finding)
     };
     let mut undecided: Vec<Finding> = Vec::new();
     for mut finding in found {
@@ -532,6 +523,55 @@ mod tests {
         let (_, undecided) = run(vec![key_policy("!Ref KeyUser")]);
         let rules: Vec<&str> = undecided.iter().map(|f| f.rule).collect();
         assert_eq!(rules, ["IAM009"]);
+    }
+
+    #[test]
+    fn attributes_that_are_arns_by_name_spell_an_arn() {
+        assert!(spells_an_arn("!GetAtt PipelineRole.Arn"));
+        assert!(spells_an_arn("aws_iam_role.app.arn"));
+        assert!(spells_an_arn("!Sub ${PipelineS3Bucket.Arn}/*"));
+        assert!(spells_an_arn(
+            "\"arn:${data.aws_partition.current.partition}:s3:::x\""
+        ));
+        assert!(!spells_an_arn("!Ref KeyUser"));
+        assert!(!spells_an_arn("var.principal"));
+    }
+
+    /// Two flow logs whose targets are unknown keep LOG002 quiet for the VPC; neither
+    /// decides alone, both are needed, and an unrelated unknown in the unit is not named.
+    #[test]
+    fn the_unknowns_a_unit_rule_needs_are_named_and_no_others() {
+        let file: Arc<str> = Arc::from("main.tf");
+        let flow_log = |resource: &str, target: &str| {
+            Fact::FlowLog(FlowLog {
+                at: Site::new(&file, resource, Span::new(30, 34)),
+                target: Known::Unknown(target.into()),
+            })
+        };
+        let (decided, undecided) = run(vec![
+            Fact::Vpc(crate::model::Vpc {
+                at: Site::new(&file, "aws_vpc.main", Span::new(1, 4)),
+                names: vec!["aws_vpc.main".into()],
+            }),
+            flow_log("aws_flow_log.a", "var.vpc_a"),
+            flow_log("aws_flow_log.b", "var.vpc_b"),
+            ingress(
+                Known::Value(Ports::Range(443, 443)),
+                Known::Unknown("var.web_cidr".into()),
+            ),
+        ]);
+        assert!(decided.is_empty(), "{decided:?}");
+        let messages: Vec<(&str, &str)> = undecided
+            .iter()
+            .map(|f| (f.rule, f.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [(
+                "LOG002",
+                "could not be decided on aws_vpc.main: it depends on `var.vpc_a`, `var.vpc_b`"
+            )]
+        );
     }
 
     #[test]

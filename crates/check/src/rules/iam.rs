@@ -1008,21 +1008,11 @@ impl Rule for PermissionsManagementOnEveryResource {
 
 pub struct ResourcePolicyPublic;
 
-/// Condition keys that limit who may use a resource through a wildcard principal: ECR003's
-/// caller keys, a source network, and KMS's calling account.
-const RESOURCE_RESTRICTING_KEYS: [&str; 11] = [
-    "aws:PrincipalOrgID",
-    "aws:PrincipalOrgPaths",
-    "aws:PrincipalAccount",
-    "aws:PrincipalArn",
-    "aws:SourceAccount",
-    "aws:SourceArn",
-    "aws:SourceVpc",
-    "aws:SourceVpce",
-    "aws:SourceIp",
-    "aws:SourceOrgID",
-    "kms:CallerAccount",
-];
+/// Condition keys that limit who may use a resource through a wildcard principal, besides
+/// ECR003's caller keys: a source network, the source organisation, and KMS's calling
+/// account.
+const RESOURCE_RESTRICTING_KEYS: [&str; 3] =
+    ["aws:SourceIp", "aws:SourceOrgID", "kms:CallerAccount"];
 
 static IAM009: RuleMeta = RuleMeta {
     code: "IAM009",
@@ -1145,17 +1135,17 @@ impl Rule for ResourcePolicyPublic {
     }
 
     fn check(&self, unit: &Unit, out: &mut Vec<Finding>) {
-        use crate::rules::registry::EcrPolicyOpen;
+        use crate::rules::registry::{CALLER_RESTRICTING_KEYS, EcrPolicyOpen};
         for policy in policies(unit)
             .filter(|p| p.kind == PolicyKind::Resource && !EcrPolicyOpen::governs_ecr_repository(p))
         {
             for (index, statement) in policy.statements.iter().enumerate() {
                 if !is_allow(statement)
                     || !statement.principals.iter().any(is_wildcard_principal)
-                    || statement
-                        .conditions
-                        .iter()
-                        .any(|c| restricts_key(c, &RESOURCE_RESTRICTING_KEYS))
+                    || statement.conditions.iter().any(|c| {
+                        restricts_key(c, &CALLER_RESTRICTING_KEYS)
+                            || restricts_key(c, &RESOURCE_RESTRICTING_KEYS)
+                    })
                 {
                     continue;
                 }

@@ -307,8 +307,8 @@ Resources:
     checkov: &["CKV_AWS_32"],
 };
 
-/// Condition keys that limit a wildcard principal to known callers.
-const CALLER_RESTRICTING_KEYS: [&str; 8] = [
+/// Condition keys that limit a wildcard principal to known callers (IAM009 reads them too).
+pub(crate) const CALLER_RESTRICTING_KEYS: [&str; 8] = [
     "aws:PrincipalOrgID",
     "aws:PrincipalOrgPaths",
     "aws:PrincipalAccount",
