@@ -107,10 +107,19 @@ client_constructors! {
     "ec2", ec2, aws_sdk_ec2;
     "ecr", ecr, aws_sdk_ecr;
     "ssm", ssm, aws_sdk_ssm;
+    "cloudformation", cloudformation, aws_sdk_cloudformation;
+    "lambda", lambda, aws_sdk_lambda;
+    "s3", s3, aws_sdk_s3;
 }
 
 /// Re-exported so adapters can name the SDK types through one path.
 pub use aws_credential_types;
+#[cfg(feature = "cloudformation")]
+pub use aws_sdk_cloudformation;
+#[cfg(feature = "lambda")]
+pub use aws_sdk_lambda;
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3;
 /// The service crates, re-exported so adapters name request and error types (batch entries,
 /// `SdkError`, `Blob`) from the same SDK versions the clients above were built with.
 #[cfg(feature = "dynamodb")]
