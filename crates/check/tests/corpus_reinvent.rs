@@ -2,24 +2,12 @@
 //! including what checkov misses there. Skipped, with a note, when the shared corpora are
 //! not present (AIRLOCK_CORPORA, default ../shared/corpora beside the workspace).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use airlock_check::{Finding, ScanOptions, scan};
 
 fn corpus() -> Option<PathBuf> {
-    let base = std::env::var_os("AIRLOCK_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora"));
-    let dir = base.join("reinvent2019-con414");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: corpus {} not found (set AIRLOCK_CORPORA)",
-            dir.display()
-        );
-        None
-    }
+    airlock_test_corpora::require_corpus("corpus_reinvent", "reinvent2019-con414")
 }
 
 fn has(findings: &[Finding], rule: &str, file_suffix: &str) -> bool {

@@ -2,24 +2,13 @@
 //! in review (`cargo insta review`, or `INSTA_UPDATE=always` to accept). Skipped, with a
 //! note, when the corpora are absent (AIRLOCK_CORPORA, default ../shared/corpora).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use airlock_check::report::{self, ReportFormat, ReportOptions};
 use airlock_check::{ScanOptions, scan};
 
 fn corpora() -> Option<PathBuf> {
-    let dir = std::env::var_os("AIRLOCK_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: corpora {} not found (set AIRLOCK_CORPORA)",
-            dir.display()
-        );
-        None
-    }
+    airlock_test_corpora::require("corpus snapshots")
 }
 
 fn snapshot(corpus: &str) {

@@ -3,16 +3,13 @@
 //! (truncations, deletions, insertions of the characters parsers trip over) and every front
 //! end must answer with facts or errors, never a panic.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use airlock_check::{ScanOptions, SourceFile, formats, rules, scan_sources};
 use proptest::prelude::*;
 
 fn corpora() -> Option<PathBuf> {
-    let dir = std::env::var_os("AIRLOCK_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora"));
-    dir.is_dir().then_some(dir)
+    airlock_test_corpora::require("no_panic corpus seeds")
 }
 
 /// (file name, text) seeds: every example, plus up to `per_kind` corpus files per extension.

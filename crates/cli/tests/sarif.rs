@@ -212,15 +212,11 @@ fn scan_errors_give_valid_sarif() {
 #[test]
 fn shared_corpora_give_valid_sarif() {
     let validator = Validator::find();
-    let corpora = std::env::var_os("AIRLOCK_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/corpora"));
-    let Ok(entries) = std::fs::read_dir(&corpora) else {
-        println!(
-            "note: no corpora at {}; set AIRLOCK_CORPORA to validate SARIF on them",
-            corpora.display()
-        );
+    let Some(corpora) = airlock_test_corpora::require("shared_corpora_give_valid_sarif") else {
         return;
+    };
+    let Ok(entries) = std::fs::read_dir(&corpora) else {
+        panic!("cannot list the corpora folder {}", corpora.display());
     };
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)

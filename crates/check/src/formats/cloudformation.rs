@@ -1450,16 +1450,6 @@ Resources:
         assert_eq!((errors[0].file.as_str(), errors[0].line), ("t.yaml", 5));
     }
 
-    /// The shared corpora: `AIRLOCK_CORPORA`, or `../shared/corpora` next to the workspace.
-    fn corpora() -> Option<std::path::PathBuf> {
-        let dir = std::env::var_os("AIRLOCK_CORPORA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
-            });
-        dir.is_dir().then_some(dir)
-    }
-
     fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -1482,8 +1472,9 @@ Resources:
 
     #[test]
     fn reinvent_corpus_yields_ingress_repositories_secrets_and_tasks() {
-        let Some(root) = corpora() else {
-            println!("skipped: no corpora (set AIRLOCK_CORPORA)");
+        let Some(root) = airlock_test_corpora::require(
+            "reinvent_corpus_yields_ingress_repositories_secrets_and_tasks",
+        ) else {
             return;
         };
         let dir = root.join("reinvent2019-con414");
@@ -1532,8 +1523,9 @@ Resources:
 
     #[test]
     fn every_cloudformation_sample_template_parses() {
-        let Some(root) = corpora() else {
-            println!("skipped: no corpora (set AIRLOCK_CORPORA)");
+        let Some(root) =
+            airlock_test_corpora::require("every_cloudformation_sample_template_parses")
+        else {
             return;
         };
         let mut paths = Vec::new();
@@ -1595,8 +1587,9 @@ Resources:
 
     #[test]
     fn every_corpus_yaml_and_json_file_loads_or_fails_with_a_line() {
-        let Some(root) = corpora() else {
-            println!("skipped: no corpora (set AIRLOCK_CORPORA)");
+        let Some(root) = airlock_test_corpora::require(
+            "every_corpus_yaml_and_json_file_loads_or_fails_with_a_line",
+        ) else {
             return;
         };
         let mut paths = Vec::new();

@@ -802,22 +802,19 @@ mod tests {
             "k: &x [*x]\n".to_string(),
             "? [a, b]\n: c\n--- !Sub\n- '\n".to_string(),
         ];
-        let dir = std::env::var_os("AIRLOCK_CORPORA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
-            })
-            .join("reinvent2019-con414/cloudformation");
-        for name in [
-            "00-cluster-fargate-vpc.yml",
-            "01-cluster-fargate-vpc-asm.yml",
-        ] {
-            if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+        if let Some(corpus) =
+            airlock_test_corpora::require_corpus("yaml mutation seeds", "reinvent2019-con414")
+        {
+            let dir = corpus.join("cloudformation");
+            for name in [
+                "00-cluster-fargate-vpc.yml",
+                "01-cluster-fargate-vpc-asm.yml",
+            ] {
+                let path = dir.join(name);
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("corpus file {}: {e}", path.display()));
                 samples.push(text);
             }
-        }
-        if samples.len() == 3 {
-            println!("corpus files skipped: not found under {}", dir.display());
         }
         for text in &samples {
             let cuts = text.char_indices().map(|(i, _)| i).step_by(11);

@@ -1212,22 +1212,8 @@ mod tests {
         assert!(codes("Dockerfile", "FROM a\nADD app.tgz /opt/\n", "DKR002").is_empty());
     }
 
-    /// The shared corpora: `AIRLOCK_CORPORA`, or `../shared/corpora` beside the workspace.
     fn corpora() -> Option<std::path::PathBuf> {
-        let dir = std::env::var_os("AIRLOCK_CORPORA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
-            });
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!(
-                "skipped: corpora not found at {} (set AIRLOCK_CORPORA)",
-                dir.display()
-            );
-            None
-        }
+        airlock_test_corpora::require("dockerfile corpus tests")
     }
 
     #[test]

@@ -1114,13 +1114,6 @@ provider "aws" {
 // ---------------------------------------------------------------------------------------
 // Corpora
 
-fn corpora() -> Option<PathBuf> {
-    let dir = std::env::var_os("AIRLOCK_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora"));
-    dir.is_dir().then_some(dir)
-}
-
 fn files_with_suffix(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -1151,8 +1144,9 @@ fn parse_corpus(root: &Path) -> Vec<(PathBuf, Parsed)> {
 
 #[test]
 fn corpora_parse_without_errors_and_give_expected_facts() {
-    let Some(dir) = corpora() else {
-        println!("skipped: no corpora folder (set AIRLOCK_CORPORA)");
+    let Some(dir) =
+        airlock_test_corpora::require("corpora_parse_without_errors_and_give_expected_facts")
+    else {
         return;
     };
     for corpus in ["terragoat", "terraform-aws-vpc"] {
@@ -1222,8 +1216,7 @@ fn corpora_parse_without_errors_and_give_expected_facts() {
 /// errors), never a panic.
 #[test]
 fn mangled_corpus_files_never_panic() {
-    let Some(dir) = corpora() else {
-        println!("skipped: no corpora folder (set AIRLOCK_CORPORA)");
+    let Some(dir) = airlock_test_corpora::require("mangled_corpus_files_never_panic") else {
         return;
     };
     let mut files = Vec::new();
