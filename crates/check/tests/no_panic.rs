@@ -8,8 +8,22 @@ use std::path::PathBuf;
 use airlock_check::{ScanOptions, SourceFile, formats, rules, scan_sources};
 use proptest::prelude::*;
 
+/// The corpora, looked up without the CI policy: a panic inside the proptest below would be
+/// recorded as a shrunk failure case. `corpus_seeds_are_present` applies the policy instead.
 fn corpora() -> Option<PathBuf> {
-    airlock_test_corpora::require("no_panic corpus seeds")
+    let dir = airlock_test_corpora::corpora_dir();
+    dir.is_dir().then_some(dir)
+}
+
+/// Outside CI the seeds may lack the corpora (a fresh clone); in CI they must include them.
+#[test]
+fn corpus_seeds_are_present() {
+    if airlock_test_corpora::require("no_panic corpus seeds").is_some() {
+        assert!(
+            seeds().len() > rules::all_meta().len(),
+            "no corpus file was added to the seeds"
+        );
+    }
 }
 
 /// (file name, text) seeds: every example, plus up to `per_kind` corpus files per extension.
