@@ -32,7 +32,7 @@ or input error. See the README for the full table.";
     version,
     long_version = long_version(),
     about = ABOUT,
-    long_about = LONG_ABOUT,
+    long_about = long_about(),
     after_help = AFTER_HELP,
     propagate_version = true,
     max_term_width = 100
@@ -69,6 +69,21 @@ impl Cli {
     }
 }
 
+/// A build without some features says which commands it lacks, since `--help` hides them.
+fn long_about() -> String {
+    let missing = if cfg!(not(feature = "lane")) {
+        "deploy, run, agent, whoami, guard and accounts alias"
+    } else if cfg!(not(feature = "aws")) {
+        "agent, whoami, guard and accounts alias (deploy works with --local only)"
+    } else {
+        return LONG_ABOUT.to_owned();
+    };
+    format!(
+        "{LONG_ABOUT}\n\nThis airlock was built without the AWS SDK: {missing} are not in it \
+         and exit 6."
+    )
+}
+
 fn long_version() -> &'static str {
     if cfg!(feature = "aws") {
         concat!(env!("CARGO_PKG_VERSION"), "\nfeatures: aws")
@@ -98,16 +113,21 @@ pub enum Command {
     /// Scan infrastructure code for production-security mistakes.
     Check(CheckArgs),
     /// Send a signed deployment request to the production lane and follow its output (CI side).
+    #[cfg_attr(not(feature = "lane"), command(hide = true))]
     Deploy(DeployArgs),
     /// Run a deployment command and stream its output and exit code back (production side).
+    #[cfg_attr(not(feature = "lane"), command(hide = true))]
     Run(RunArgs),
     /// Serve an assumed role's credentials over the container-credentials protocol.
+    #[cfg_attr(not(feature = "aws"), command(hide = true))]
     Agent(Box<AgentArgs>),
     /// Check AWS config files and account aliases against the naming convention.
     Accounts(AccountsArgs),
     /// Show the account, alias and environment the current credentials belong to.
+    #[cfg_attr(not(feature = "aws"), command(hide = true))]
     Whoami(WhoamiArgs),
     /// Run a command only if the current credentials belong to the expected environment.
+    #[cfg_attr(not(feature = "aws"), command(hide = true))]
     Guard(GuardArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example: airlock completions bash > /etc/bash_completion.d/airlock")]
@@ -407,6 +427,7 @@ pub enum AccountsCommand {
     Lint(AccountsLintArgs),
     /// Set or check the account alias.
     #[command(subcommand)]
+    #[cfg_attr(not(feature = "aws"), command(hide = true))]
     Alias(AliasCommand),
 }
 

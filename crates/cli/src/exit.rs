@@ -10,6 +10,9 @@ pub enum Exit {
     Findings,
     /// Bad usage, bad configuration, or input that could not be parsed.
     Usage,
+    /// The command is not in this build (the scanner-only build has no lane and no AWS SDK).
+    #[cfg_attr(feature = "aws", allow(dead_code))]
+    NotBuilt,
 }
 
 impl Exit {
@@ -18,6 +21,7 @@ impl Exit {
             Exit::Ok => 0,
             Exit::Findings => 1,
             Exit::Usage => 2,
+            Exit::NotBuilt => 6,
         }
     }
 }

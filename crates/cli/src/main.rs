@@ -7,9 +7,11 @@ mod accounts;
 mod agent;
 mod args;
 mod check;
+#[cfg(feature = "lane")]
 mod deploy;
 mod exit;
 mod logging;
+#[cfg(feature = "lane")]
 mod run;
 
 use std::process::ExitCode;
@@ -44,12 +46,18 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Check(args) => check::run(args, cli.color).into(),
         // The deployment's and the job's own exit codes pass through, so they are not `Exit`s.
+        #[cfg(feature = "lane")]
         Command::Deploy(args) => deploy::run(args),
+        #[cfg(not(feature = "lane"))]
+        Command::Deploy(_) => not_built("deploy", "lane").into(),
+        #[cfg(feature = "lane")]
         Command::Run(args) => run::run(args),
+        #[cfg(not(feature = "lane"))]
+        Command::Run(_) => not_built("run", "lane").into(),
         #[cfg(feature = "aws")]
         Command::Agent(args) => agent::run(args),
         #[cfg(not(feature = "aws"))]
-        Command::Agent(_) => without_aws("agent").into(),
+        Command::Agent(_) => not_built("agent", "aws").into(),
         Command::Accounts(args) => match args.command {
             AccountsCommand::Lint(args) => accounts::lint(args, cli.color).into(),
             #[cfg(feature = "aws")]
@@ -57,24 +65,27 @@ fn run(cli: Cli) -> ExitCode {
             #[cfg(feature = "aws")]
             AccountsCommand::Alias(AliasCommand::Check(args)) => accounts::alias_check(args),
             #[cfg(not(feature = "aws"))]
-            AccountsCommand::Alias(_) => without_aws("accounts alias").into(),
+            AccountsCommand::Alias(_) => not_built("accounts alias", "aws").into(),
         },
         #[cfg(feature = "aws")]
         Command::Whoami(args) => accounts::whoami(args, cli.color),
         #[cfg(not(feature = "aws"))]
-        Command::Whoami(_) => without_aws("whoami").into(),
+        Command::Whoami(_) => not_built("whoami", "aws").into(),
         #[cfg(feature = "aws")]
         Command::Guard(args) => accounts::guard(args),
         #[cfg(not(feature = "aws"))]
-        Command::Guard(_) => without_aws("guard").into(),
+        Command::Guard(_) => not_built("guard", "aws").into(),
     }
 }
 
-/// A build without the `aws` feature is the scanner alone.
+/// A build without the `aws` feature is the scanner alone (with `lane`, also the local lane).
+/// Its missing commands still parse, so that a user who runs one learns why it is not there
+/// instead of reading "unrecognized subcommand"; `--help` does not list them.
 #[cfg(not(feature = "aws"))]
-fn without_aws(command: &str) -> Exit {
+fn not_built(command: &str, feature: &str) -> Exit {
     tracing::error!(
-        "`airlock {command}` needs the AWS SDK; this airlock was built without the `aws` feature"
+        "`airlock {command}` is not in this build of airlock: it was built without the \
+         `{feature}` feature; the full airlock (default features) has it"
     );
-    Exit::Usage
+    Exit::NotBuilt
 }
