@@ -6,7 +6,7 @@
 //! table = "airlock-lane-prod"          # DynamoDB: nonces, lane locks, task owners (key `pk`, TTL `ttl`)
 //! lock_grace_secs = 300                # the lane lock's lease is the job's timeout plus this
 //!
-//! [dispatch.keys]                      # trusted signing keys: KMS key ARN = public key (PEM)
+//! [dispatch.keys]                      # trusted signing keys: KMS key ARN = public key (PEM or base64 DER)
 //! "arn:aws:kms:eu-west-1:111111111111:key/0f0f0f0f-0000-4000-8000-000000000000" = """
 //! -----BEGIN PUBLIC KEY-----
 //! …
@@ -191,7 +191,7 @@ impl DispatchConfig {
         }
         let mut keys = BTreeMap::new();
         for (key_id, pem) in &raw.keys {
-            let key = airlock_protocol::signing::public_key_from_der_or_pem(pem.as_bytes())
+            let key = airlock_protocol::signing::public_key_from_text(pem)
                 .map_err(|e| err(format!("dispatch.keys.\"{key_id}\": {e}")))?;
             keys.insert(key_id.clone(), key);
         }
@@ -386,6 +386,19 @@ mod tests {
         ));
         let e = DispatchConfig::parse(&gate, "d.toml").expect_err("bad severity");
         assert!(e.to_string().contains("ecr_gate.severity"), "{e}");
+    }
+
+    #[test]
+    fn a_key_may_be_given_as_base64_der_as_kms_prints_it() {
+        use p256::pkcs8::EncodePublicKey as _;
+        let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("valid scalar");
+        let der = key.verifying_key().to_public_key_der().expect("der");
+        let base64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+        let text = format!(
+            "[dispatch]\ntable = \"t\"\n[dispatch.keys]\n\"k1\" = \"{base64}\"\n[dispatch.jobs.web]\n{JOB}"
+        );
+        let c = DispatchConfig::parse(&text, "d.toml").expect("parses");
+        assert_eq!(c.keys.get("k1"), Some(key.verifying_key()));
     }
 
     #[test]

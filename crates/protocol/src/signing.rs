@@ -240,6 +240,23 @@ pub fn public_key_from_der_or_pem(
     }
 }
 
+/// Reads a public key written as text: PEM, or the base64 of its DER, which is what
+/// `aws kms get-public-key --query PublicKey --output text` prints and what a CloudFormation
+/// parameter can hold (PEM's 64-character lines cannot be built from one parameter).
+pub fn public_key_from_text(text: &str) -> Result<p256::ecdsa::VerifyingKey, ProtocolError> {
+    let text = text.trim();
+    if text.starts_with("-----BEGIN") {
+        return public_key_from_der_or_pem(text.as_bytes());
+    }
+    let der = STANDARD
+        .decode(text)
+        .map_err(|e| ProtocolError::InvalidField {
+            field: "public key",
+            reason: format!("neither PEM nor the base64 of a DER public key: {e}"),
+        })?;
+    public_key_from_der_or_pem(&der)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,5 +557,24 @@ mod tests {
                 })
             ));
         }
+    }
+
+    #[test]
+    fn public_keys_are_read_from_pem_or_base64_der_text() {
+        use p256::pkcs8::EncodePublicKey as _;
+        let key = SigningKey::from_slice(&[9u8; 32]).expect("valid scalar");
+        let expected = *key.verifying_key();
+        let der = expected.to_public_key_der().expect("der");
+        let pem = expected.to_public_key_pem(LineEnding::LF).expect("pem");
+        let base64 = STANDARD.encode(der.as_bytes());
+        assert_eq!(public_key_from_text(&pem).expect("pem"), expected);
+        assert_eq!(
+            public_key_from_text(&format!(" {base64}\n")).expect("base64"),
+            expected
+        );
+        let e = public_key_from_text("not a key!").expect_err("garbage");
+        assert!(e.to_string().contains("base64"), "{e}");
+        let e = public_key_from_text(&STANDARD.encode(b"short")).expect_err("not DER");
+        assert!(e.to_string().contains("public key"), "{e}");
     }
 }
