@@ -109,8 +109,8 @@ pub fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Trigg
     Ok(parsed)
 }
 
-/// Who is asking, from the CI system's environment: GitHub Actions, Jenkins, or else a person
-/// at a terminal (`local`, `$USER`).
+/// Who is asking, from the CI system's environment: GitHub Actions, GitLab CI, Jenkins, or
+/// else a person at a terminal (`local`, `$USER`).
 pub fn requester_from_env(env: impl Fn(&str) -> Option<String>) -> Requester {
     let get = |name: &str| env(name).filter(|value| !value.is_empty());
     if get("GITHUB_ACTIONS").is_some() {
@@ -131,6 +131,16 @@ pub fn requester_from_env(env: impl Fn(&str) -> Option<String>) -> Requester {
             commit: get("GITHUB_SHA"),
             run_url,
             actor: get("GITHUB_ACTOR"),
+        };
+    }
+    if get("GITLAB_CI").is_some() {
+        return Requester {
+            ci: "gitlab-ci".into(),
+            repository: get("CI_PROJECT_PATH"),
+            commit: get("CI_COMMIT_SHA"),
+            // The job's page, where its log (and so the deployment's output) is.
+            run_url: get("CI_JOB_URL"),
+            actor: get("GITLAB_USER_LOGIN"),
         };
     }
     if get("JENKINS_URL").is_some() {
@@ -387,23 +397,27 @@ mod tests {
         assert!(twice.to_string().contains("twice"), "{twice}");
     }
 
+    /// A CI system's environment of `pairs`, as `requester_from_env` reads one.
+    fn env_of(pairs: &'static [(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        }
+    }
+
     #[test]
     fn requester_comes_from_the_ci_environment() {
-        let github = |name: &str| {
-            Some(
-                match name {
-                    "GITHUB_ACTIONS" => "true",
-                    "GITHUB_REPOSITORY" => "acme/web",
-                    "GITHUB_SHA" => "abc123",
-                    "GITHUB_SERVER_URL" => "https://github.com/",
-                    "GITHUB_RUN_ID" => "77",
-                    "GITHUB_ACTOR" => "octocat",
-                    "USER" => "runner",
-                    _ => return None,
-                }
-                .to_string(),
-            )
-        };
+        let github = env_of(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "acme/web"),
+            ("GITHUB_SHA", "abc123"),
+            ("GITHUB_SERVER_URL", "https://github.com/"),
+            ("GITHUB_RUN_ID", "77"),
+            ("GITHUB_ACTOR", "octocat"),
+            ("USER", "runner"),
+        ]);
         let requester = requester_from_env(github);
         assert_eq!(requester.ci, "github-actions");
         assert_eq!(requester.repository.as_deref(), Some("acme/web"));
@@ -414,19 +428,13 @@ mod tests {
         );
         assert_eq!(requester.actor.as_deref(), Some("octocat"));
 
-        let jenkins = |name: &str| {
-            Some(
-                match name {
-                    "JENKINS_URL" => "https://ci.example/",
-                    "JOB_NAME" => "web/deploy",
-                    "GIT_COMMIT" => "def456",
-                    "BUILD_URL" => "https://ci.example/job/web/9/",
-                    "BUILD_USER" => "Jane",
-                    _ => return None,
-                }
-                .to_string(),
-            )
-        };
+        let jenkins = env_of(&[
+            ("JENKINS_URL", "https://ci.example/"),
+            ("JOB_NAME", "web/deploy"),
+            ("GIT_COMMIT", "def456"),
+            ("BUILD_URL", "https://ci.example/job/web/9/"),
+            ("BUILD_USER", "Jane"),
+        ]);
         let requester = requester_from_env(jenkins);
         assert_eq!(requester.ci, "jenkins");
         assert_eq!(requester.repository.as_deref(), Some("web/deploy"));
@@ -436,6 +444,28 @@ mod tests {
             Some("https://ci.example/job/web/9/")
         );
         assert_eq!(requester.actor.as_deref(), Some("Jane"));
+
+        let gitlab = env_of(&[
+            ("GITLAB_CI", "true"),
+            ("CI", "true"),
+            ("CI_PROJECT_PATH", "acme/platform/web"),
+            ("CI_COMMIT_SHA", "0123abc"),
+            (
+                "CI_JOB_URL",
+                "https://gitlab.example/acme/platform/web/-/jobs/4711",
+            ),
+            ("GITLAB_USER_LOGIN", "jdoe"),
+            ("USER", "gitlab-runner"),
+        ]);
+        let requester = requester_from_env(gitlab);
+        assert_eq!(requester.ci, "gitlab-ci");
+        assert_eq!(requester.repository.as_deref(), Some("acme/platform/web"));
+        assert_eq!(requester.commit.as_deref(), Some("0123abc"));
+        assert_eq!(
+            requester.run_url.as_deref(),
+            Some("https://gitlab.example/acme/platform/web/-/jobs/4711")
+        );
+        assert_eq!(requester.actor.as_deref(), Some("jdoe"));
 
         let local = |name: &str| (name == "USER").then(|| "alice".to_string());
         assert_eq!(

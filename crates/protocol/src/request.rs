@@ -59,7 +59,7 @@ pub struct CancelRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requester {
-    /// "github-actions", "jenkins", "local", …
+    /// "github-actions", "gitlab-ci", "jenkins", "local", …
     pub ci: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
