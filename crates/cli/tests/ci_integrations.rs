@@ -888,9 +888,19 @@ fn jenkinsfile_call(extra: &str) -> String {
     let jenkinsfile =
         std::fs::read_to_string(workspace_root().join("examples/ci/jenkins/Jenkinsfile"))
             .expect("read the Jenkinsfile");
-    let start = jenkinsfile
-        .find("airlockDeploy(")
-        .expect("the Jenkinsfile calls airlockDeploy");
+    // The first call on a line of code: a comment may mention `airlockDeploy(...)` too.
+    let mut offset = 0;
+    let mut start = None;
+    for line in jenkinsfile.split_inclusive('\n') {
+        if !line.trim_start().starts_with("//")
+            && let Some(at) = line.find("airlockDeploy(")
+        {
+            start = Some(offset + at);
+            break;
+        }
+        offset += line.len();
+    }
+    let start = start.expect("the Jenkinsfile calls airlockDeploy");
     let mut depth = 0;
     let end = jenkinsfile[start..]
         .char_indices()

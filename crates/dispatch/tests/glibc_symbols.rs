@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use object::elf::{EM_AARCH64, EM_X86_64, FileHeader64};
+use object::elf::{EM_AARCH64, EM_X86_64, FileHeader64, Machine};
 use object::read::elf::FileHeader;
 use object::{Endianness, FileKind};
 
@@ -88,7 +88,7 @@ fn glibc_needs(needs: &[VersionNeed]) -> GlibcNeeds {
 }
 
 /// The version needs of a 64-bit ELF file, and its machine (`e_machine`).
-fn version_needs(elf: &[u8]) -> Result<(u16, Vec<VersionNeed>), String> {
+fn version_needs(elf: &[u8]) -> Result<(Machine, Vec<VersionNeed>), String> {
     match FileKind::parse(elf) {
         Ok(FileKind::Elf64) => {}
         Ok(kind) => return Err(format!("not a 64-bit ELF file but {kind:?}")),
@@ -143,7 +143,11 @@ fn dispatch_zip() -> PathBuf {
 fn bootstrap_from_zip(path: &std::path::Path) -> Result<(Vec<u8>, Option<u32>), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
-    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.map(|n| n.into_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     if names != ["bootstrap"] {
         return Err(format!(
             "{}: Lambda's custom runtime wants exactly one file, `bootstrap`; the zip holds {names:?}",
@@ -181,7 +185,7 @@ fn the_packaged_bootstrap_needs_no_glibc_newer_than_al2023s() {
     assert_eq!(
         mode.map(|m| m & 0o111),
         Some(0o111),
-        "{}: bootstrap must be executable (mode {mode:o?})",
+        "{}: bootstrap must be executable (mode {mode:?})",
         zip_path.display()
     );
     let (machine, needs) = version_needs(&bootstrap)
