@@ -117,7 +117,7 @@ fn fingerprints_do_not_depend_on_where_the_files_are() {
     assert_eq!(copies[0], copies[1]);
 }
 
-/// `examples/accounts` is the README's sample for `airlock accounts lint`: its mistakes,
+/// `examples/accounts` is docs/accounts.md's sample for `airlock accounts lint`: its mistakes,
 /// each at its line.
 #[test]
 fn the_accounts_example_shows_each_mistake_once() {

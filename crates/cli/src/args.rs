@@ -24,7 +24,7 @@ AWS_ENDPOINT_URL_<SERVICE>, shared config files, SSO and instance or container r
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 findings at or above the threshold (check), 2 usage, configuration
-or input error. See the README for the full table.";
+or input error. The full table: docs/usage.md#exit-codes.";
 
 #[derive(Debug, Parser)]
 #[command(

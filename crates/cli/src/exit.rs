@@ -1,4 +1,4 @@
-//! Exit codes shared by every command. The README documents them; keep the two in step.
+//! Exit codes shared by every command. docs/usage.md#exit-codes documents them; keep the two in step.
 
 use std::process::ExitCode;
 
