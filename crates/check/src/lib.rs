@@ -50,6 +50,9 @@ pub struct ScanResult {
     pub errors: Vec<ScanError>,
     /// Files of a recognised kind that were parsed.
     pub files_scanned: usize,
+    /// Those files by format (`terraform`, `cloudformation`, …): a file read as two kinds
+    /// counts under each, a credential file found only by name under none.
+    pub files_by_format: BTreeMap<&'static str, usize>,
     /// With `--strict-unknowns`: where a rule would report if unknown values took their
     /// least safe values, as findings of that rule whose message names the unknowns. Empty
     /// otherwise.
@@ -284,8 +287,14 @@ fn evaluate(
         let file = &sources[index];
         result.files_scanned += 1;
         let mut any_format = false;
+        let mut formats: Vec<&'static str> = Vec::new();
         for parsed in parses {
-            any_format |= parsed.format.is_some_and(|f| f != rules::Format::AnyFile);
+            if let Some(format) = parsed.format.filter(|f| *f != rules::Format::AnyFile) {
+                any_format = true;
+                if !formats.contains(&format.as_str()) {
+                    formats.push(format.as_str());
+                }
+            }
             result.errors.extend(parsed.errors);
             result.notices.extend(parsed.notices);
             suppressions.extend(parsed.suppressions);
@@ -307,6 +316,9 @@ fn evaluate(
                 unit.instances.push(through);
             }
             unit.unit.facts.extend(parsed.facts);
+        }
+        for format in formats {
+            *result.files_by_format.entry(format).or_default() += 1;
         }
         if any_format && options.inline_suppressions {
             suppressions.extend(suppress::from_comments(file));
@@ -376,9 +388,8 @@ fn evaluate(
             },
         );
 
-    suppress::apply(&mut findings, &suppressions);
     // What a suppression accepts is decided: an undecided place under it is not listed.
-    suppress::apply(&mut undecided, &suppressions);
+    suppress::apply_with_undecided(&mut findings, &mut undecided, &suppressions);
     undecided.retain(|f| f.suppressed.is_none());
     for list in [&mut findings, &mut undecided] {
         list.retain(|f| rules::find(f.rule).is_none_or(|meta| options.config.is_enabled(meta)));

@@ -195,8 +195,8 @@ const DESCRIPTIVE_TAILS: [&str; 61] = [
 ];
 
 /// First words of `*_KEY` names that are not secrets: database keys, public keys, key ids,
-/// signing-key fingerprints and cloud key references.
-const NON_SECRET_KEY_QUALIFIERS: [&str; 27] = [
+/// signing-key fingerprints, cloud key references and S3 object keys.
+const NON_SECRET_KEY_QUALIFIERS: &[&str] = &[
     "public",
     "pub",
     "primary",
@@ -225,6 +225,13 @@ const NON_SECRET_KEY_QUALIFIERS: [&str; 27] = [
     // A tag's or label's key is its name (`Ec2VolumeTagKey: CostCenter`).
     "tag",
     "label",
+    // An S3 object's key is its path (Lambda's `S3Key`: `DispatcherCodeKey: dispatch.zip`).
+    "code",
+    "bucket",
+    "artifact",
+    "package",
+    "template",
+    "file",
 ];
 
 /// Whether a variable, argument or attribute name says it holds a secret: password, passwd,
@@ -596,6 +603,9 @@ mod tests {
             "GPG_KEY",
             "Ec2VolumeTagKey",
             "label_key",
+            "DispatcherCodeKey",
+            "artifact_key",
+            "TemplateKey",
             "PASSWORD_LENGTH",
             "password_reuse_prevention",
             "DB_PASSWORD_PARAMETER",

@@ -98,6 +98,19 @@ fn covers(s: &Suppression, f: &Finding) -> bool {
 /// Marks covered findings as suppressed and adds findings for suppressions without a reason
 /// and for suppressions that covered nothing.
 pub fn apply(findings: &mut Vec<Finding>, suppressions: &[Suppression]) {
+    apply_with_undecided(findings, &mut Vec::new(), suppressions);
+}
+
+/// [`apply`] for a `--strict-unknowns` scan: a suppression covers decided findings and
+/// undecided places alike, and is unused only when it covers neither. (Applied to each list
+/// on its own, every suppression of a decided finding was "unused" among the undecided, and
+/// one that accepts only an undecided place was "unused" among the findings.) Problems with
+/// the suppressions themselves are decided findings.
+pub fn apply_with_undecided(
+    findings: &mut Vec<Finding>,
+    undecided: &mut [Finding],
+    suppressions: &[Suppression],
+) {
     let mut extra = Vec::new();
     for s in suppressions {
         let site = Site::new(&s.file, format!("line {}", s.line), Span::line(s.line));
@@ -115,7 +128,11 @@ pub fn apply(findings: &mut Vec<Finding>, suppressions: &[Suppression]) {
             continue;
         };
         let mut used = false;
-        for f in findings.iter_mut().filter(|f| covers(s, f)) {
+        for f in findings
+            .iter_mut()
+            .chain(undecided.iter_mut())
+            .filter(|f| covers(s, f))
+        {
             f.suppressed.get_or_insert_with(|| reason.clone());
             used = true;
         }

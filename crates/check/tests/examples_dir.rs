@@ -1,7 +1,7 @@
 //! The README's quick start scans `examples/`: the fixed samples must be clean and the
 //! insecure ones must show every family of mistakes, with no parse errors in either.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use airlock_check::{ScanOptions, scan};
@@ -35,6 +35,24 @@ fn fixed_examples_are_clean() {
         findings.join("\n")
     );
     assert_eq!(result.files_scanned, 6);
+}
+
+#[test]
+fn files_are_counted_by_format() {
+    let result = scan(&options("fixed"));
+    // One fixed example of each kind the scanner reads from a repository.
+    let expected: BTreeMap<&str, usize> = [
+        "cloudformation",
+        "dockerfile",
+        "ecs-task-definition",
+        "iam-policy",
+        "kubernetes",
+        "terraform",
+    ]
+    .into_iter()
+    .map(|format| (format, 1))
+    .collect();
+    assert_eq!(result.files_by_format, expected);
 }
 
 #[test]

@@ -14,6 +14,7 @@ airlock makes the path from code to AWS production secure by construction.
              IAM policies and AWS config files for production-security mistakes
   deploy     (CI side) send a signed deployment request and stream its output back
   run        (production side) run a deployment and stream every line back to CI
+  lane       (CI side) write CI's lane configuration from the stacks' outputs; check the lane
   agent      serve per-service IAM role credentials to any AWS SDK
   accounts   check account aliases and profiles against your naming convention
   whoami     show which account and environment your credentials point at
@@ -72,9 +73,9 @@ impl Cli {
 /// A build without some features says which commands it lacks, since `--help` hides them.
 fn long_about() -> String {
     let missing = if cfg!(not(feature = "lane")) {
-        "deploy, run, agent, whoami, guard and accounts alias"
+        "deploy, run, lane, agent, whoami, guard and accounts alias"
     } else if cfg!(not(feature = "aws")) {
-        "agent, whoami, guard and accounts alias (deploy works with --local only)"
+        "agent, whoami, guard and accounts alias (deploy and lane doctor work with --local only; lane config reads outputs files only)"
     } else {
         return LONG_ABOUT.to_owned();
     };
@@ -118,6 +119,9 @@ pub enum Command {
     /// Run a deployment command and stream its output and exit code back (production side).
     #[cfg_attr(not(feature = "lane"), command(hide = true))]
     Run(RunArgs),
+    /// Set up and check the CI side of the deploy lane (`lane config`, `lane doctor`).
+    #[cfg_attr(not(feature = "lane"), command(hide = true))]
+    Lane(LaneArgs),
     /// Serve an assumed role's credentials over the container-credentials protocol.
     #[cfg_attr(not(feature = "aws"), command(hide = true))]
     Agent(Box<AgentArgs>),
@@ -301,11 +305,23 @@ pub struct RunArgs {
         default_value_t = 60
     )]
     pub delivery_timeout: u64,
+    /// The runner's own copy of the output, for the task's log (CloudWatch Logs): `tagged`
+    /// puts both streams on stdout, each line starting `[out] ` or `[err] `, between lines
+    /// `[airlock] request <id>: …` saying which request and how it ended; `streams` keeps
+    /// each stream on its own, bytes unchanged, and the runner's lines on stderr.
+    #[arg(long, env = "AIRLOCK_ECHO", value_enum, default_value_t = EchoMode::Tagged)]
+    pub echo: EchoMode,
     /// The deployment command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EchoMode {
+    Tagged,
+    Streams,
 }
 
 #[derive(Debug, Args)]
@@ -543,4 +559,95 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct LaneArgs {
+    #[command(subcommand)]
+    pub command: LaneCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LaneCommand {
+    /// Write the CI side's configuration from the lane stacks' outputs (CloudFormation or
+    /// Terraform), so nobody copies ARNs by hand.
+    #[command(after_help = "Examples:\n  \
+        airlock lane config --production-stack airlock-prod --production-profile prod \\\n      \
+        --ci-stack airlock-ci --ci-profile ci -o airlock.toml\n  \
+        terraform output -json | airlock lane config --terraform-output - --format github >> \"$GITHUB_ENV\"\n\n\
+        Exit codes: 0 written, 2 usage, 3 an output is missing, malformed or differs between \
+        sources, 4 a stack or file could not be read.")]
+    Config(ConfigArgs),
+    /// Check, with CI's credentials and configuration, that the key signs, the queue answers,
+    /// and the dispatcher trusts the key and answers on the queue; each problem on one line
+    /// with its fix.
+    #[command(
+        after_help = "The loop check publishes a signed deploy request for --job whose \
+        validity window ended an hour ago. The dispatcher verifies the key and the signature \
+        before the window and refuses it as expired, which proves the whole loop; nothing runs \
+        and no nonce or lock is taken.\n\n\
+        Exit codes: 0 every check passed, 1 a problem was found, 2 usage or configuration."
+    )]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// One CloudFormation stack holding every output (both halves in one account).
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The production stack (TopicArn, FeedbackQueueUrl, Region, TaskLogGroup, …).
+    #[arg(long, value_name = "NAME")]
+    pub production_stack: Option<String>,
+    /// The profile to read the production stack with (default: --profile).
+    #[arg(long, value_name = "PROFILE", requires = "production_stack")]
+    pub production_profile: Option<String>,
+    /// The CI stack (SigningKeyArn, CiRoleArn).
+    #[arg(long, value_name = "NAME")]
+    pub ci_stack: Option<String>,
+    /// The profile to read the CI stack with (default: --profile).
+    #[arg(long, value_name = "PROFILE", requires = "ci_stack")]
+    pub ci_profile: Option<String>,
+    /// A file of CloudFormation outputs (repeatable; `-` for stdin): what `aws cloudformation
+    /// describe-stacks --stack-name NAME` prints, its Outputs list, or a {"Key": "value"} map.
+    #[arg(long = "outputs", value_name = "FILE")]
+    pub outputs: Vec<PathBuf>,
+    /// The JSON of `terraform output -json` of the root that uses both modules (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub terraform_output: Option<PathBuf>,
+    /// What to write: the [lane] table of airlock.toml, AIRLOCK_LANE_* lines, or the lines
+    /// for $GITHUB_ENV / `gh variable set -f` (with AIRLOCK_CI_ROLE_ARN).
+    #[arg(long, value_enum, default_value_t = FormatArg::Toml)]
+    pub format: FormatArg,
+    /// Write to FILE instead of stdout (refuses to replace a file unless --force).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Toml,
+    Env,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A job of the dispatcher's allowlist (the one CI deploys): the dispatcher answers a
+    /// refusal on that job's queue. Required except with --local.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// How long to wait for the dispatcher's answer, e.g. 20s or 1m.
+    #[arg(long, value_name = "DURATION", default_value = "20s")]
+    pub wait: String,
+    /// Check the local lane (its key, file and in-process dispatcher) instead of AWS.
+    #[arg(long)]
+    pub local: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }

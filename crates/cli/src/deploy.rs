@@ -14,7 +14,7 @@ use crate::args::DeployArgs;
 
 /// Reads the lane configuration: `AIRLOCK_CONFIG` (which must exist) or `./airlock.toml` (if
 /// it exists), then the `AIRLOCK_LANE_*` environment overrides.
-fn load_config(env: impl Fn(&str) -> Option<String>) -> Result<LaneConfig, String> {
+pub(crate) fn load_config(env: impl Fn(&str) -> Option<String>) -> Result<LaneConfig, String> {
     let explicit = env("AIRLOCK_CONFIG").is_some_and(|p| !p.is_empty());
     let path = config_path(&env);
     let mut config = if explicit || path.is_file() {
@@ -27,14 +27,14 @@ fn load_config(env: impl Fn(&str) -> Option<String>) -> Result<LaneConfig, Strin
 }
 
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-fn required(value: &Option<String>, key: &str, env: &str) -> Result<String, String> {
+pub(crate) fn required(value: &Option<String>, key: &str, env: &str) -> Result<String, String> {
     value.clone().ok_or_else(|| {
         format!("the lane has no {key}: set `{key}` under [lane] in airlock.toml, or {env}")
     })
 }
 
 /// `90`, `90s`, `30m`, `1h30m`, `500ms`: a bare number is seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || format!("{text:?} is not a duration (examples: 90, 90s, 30m, 1h30m)");
     let text = text.trim();
     if text.is_empty() {
@@ -247,78 +247,101 @@ fn finish(request_id: &str, outcome: Result<FollowOutcome, impl std::fmt::Displa
 /// it would any request and starts `airlock run` as a subprocess, and the follower reads the
 /// feedback from the same file.
 async fn deploy_locally(config: LaneConfig, spec: &DeploySpec, options: DeployOptions) -> ExitCode {
-    use std::sync::Arc;
-
-    use airlock_lane::local::LocalLane;
-    use airlock_lane::local::dispatch::{DispatcherSettings, LocalDispatcher};
-    use airlock_lane::local::signer::LocalSigner;
-    use airlock_lane::transport::RequestSigner;
-
-    /// The local lane's one feedback queue (the lane lock keeps requests apart).
-    const FEEDBACK_QUEUE: &str = "feedback";
-    /// How often the in-process dispatcher looks for a request.
-    const DISPATCH_POLL: Duration = Duration::from_millis(20);
-
     if config.jobs.is_empty() {
         return usage(
             "the local lane has no jobs: add [lane.jobs.<name>] to airlock.toml \
              (see examples/lane/airlock.toml) or point AIRLOCK_CONFIG at one",
         );
     }
-    let airlock_binary = match std::env::current_exe() {
-        Ok(path) => path,
-        Err(e) => {
-            return usage(format!(
-                "cannot find the airlock binary to run jobs with: {e}"
-            ));
-        }
-    };
-    let signer = match LocalSigner::load_or_create(&config.local.key) {
-        Ok(signer) => signer,
+    let local = match LocalSession::start(config).await {
+        Ok(local) => local,
         Err(e) => return usage(e),
     };
-    let lane = match LocalLane::open(config.local.db.clone()).await {
-        Ok(lane) => lane,
-        Err(e) => return usage(e),
-    };
-    let dispatcher = Arc::new(LocalDispatcher::new(
-        lane.clone(),
-        DispatcherSettings {
-            verifying_key: *signer.verifying_key(),
-            key_id: signer.key_id().to_string(),
-            config: Arc::new(config),
-            airlock_binary,
-            feedback_queue: FEEDBACK_QUEUE.to_string(),
-        },
-    ));
-    let (stop_dispatch, stopped) = tokio::sync::oneshot::channel::<()>();
-    let dispatching = {
-        let dispatcher = Arc::clone(&dispatcher);
-        tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = dispatcher.run(DISPATCH_POLL, shutdown).await {
-                tracing::error!("local dispatcher: {e}");
-            }
-        })
-    };
-
-    let source = lane.queue(FEEDBACK_QUEUE);
+    let source = local.feedback();
     let code = deploy_through(
-        &lane.requests(),
-        &signer,
+        &local.lane.requests(),
+        &local.signer,
         &source,
         spec,
         options,
         " locally",
     )
     .await;
-    let _ = stop_dispatch.send(());
-    let _ = dispatching.await;
-    // The runner has sent Finished; let it exit (and the lane lock go) before we do.
-    dispatcher.wait_for_jobs().await;
+    local.stop().await;
     code
+}
+
+/// The local lane's file and key with its dispatcher running in this process.
+pub(crate) struct LocalSession {
+    pub lane: airlock_lane::local::LocalLane,
+    pub signer: airlock_lane::local::signer::LocalSigner,
+    dispatcher: std::sync::Arc<airlock_lane::local::dispatch::LocalDispatcher>,
+    stop_dispatch: tokio::sync::oneshot::Sender<()>,
+    dispatching: tokio::task::JoinHandle<()>,
+}
+
+impl LocalSession {
+    /// The local lane's one feedback queue (the lane lock keeps requests apart).
+    const FEEDBACK_QUEUE: &str = "feedback";
+    /// How often the in-process dispatcher looks for a request.
+    const DISPATCH_POLL: Duration = Duration::from_millis(20);
+
+    pub async fn start(config: LaneConfig) -> Result<LocalSession, String> {
+        use std::sync::Arc;
+
+        use airlock_lane::local::LocalLane;
+        use airlock_lane::local::dispatch::{DispatcherSettings, LocalDispatcher};
+        use airlock_lane::local::signer::LocalSigner;
+        use airlock_lane::transport::RequestSigner;
+
+        let airlock_binary = std::env::current_exe()
+            .map_err(|e| format!("cannot find the airlock binary to run jobs with: {e}"))?;
+        let signer = LocalSigner::load_or_create(&config.local.key).map_err(|e| e.to_string())?;
+        let lane = LocalLane::open(config.local.db.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let dispatcher = Arc::new(LocalDispatcher::new(
+            lane.clone(),
+            DispatcherSettings {
+                verifying_key: *signer.verifying_key(),
+                key_id: signer.key_id().to_string(),
+                config: Arc::new(config),
+                airlock_binary,
+                feedback_queue: Self::FEEDBACK_QUEUE.to_string(),
+            },
+        ));
+        let (stop_dispatch, stopped) = tokio::sync::oneshot::channel::<()>();
+        let dispatching = {
+            let dispatcher = Arc::clone(&dispatcher);
+            tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = dispatcher.run(Self::DISPATCH_POLL, shutdown).await {
+                    tracing::error!("local dispatcher: {e}");
+                }
+            })
+        };
+        Ok(LocalSession {
+            lane,
+            signer,
+            dispatcher,
+            stop_dispatch,
+            dispatching,
+        })
+    }
+
+    pub fn feedback(&self) -> airlock_lane::local::LocalQueue {
+        self.lane.queue(Self::FEEDBACK_QUEUE)
+    }
+
+    /// Stops the dispatcher and waits for the runners it started.
+    pub async fn stop(self) {
+        let _ = self.stop_dispatch.send(());
+        let _ = self.dispatching.await;
+        // The runner has sent Finished; let it exit (and the lane lock go) before we do.
+        self.dispatcher.wait_for_jobs().await;
+    }
 }
 
 #[cfg(not(feature = "aws"))]

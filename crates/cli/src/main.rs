@@ -10,6 +10,8 @@ mod check;
 #[cfg(feature = "lane")]
 mod deploy;
 mod exit;
+#[cfg(feature = "lane")]
+mod lane;
 mod logging;
 #[cfg(feature = "lane")]
 mod run;
@@ -54,6 +56,10 @@ fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         #[cfg(not(feature = "lane"))]
         Command::Run(_) => not_built("run", "lane").into(),
+        #[cfg(feature = "lane")]
+        Command::Lane(args) => lane::run(args),
+        #[cfg(not(feature = "lane"))]
+        Command::Lane(_) => not_built("lane", "lane").into(),
         #[cfg(feature = "aws")]
         Command::Agent(args) => agent::run(args),
         #[cfg(not(feature = "aws"))]

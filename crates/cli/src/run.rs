@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use airlock_lane::local::SqliteDestination;
 use airlock_lane::mask::mask_values_from_env;
-use airlock_lane::runner::{self, RunOptions, StdEcho};
+use airlock_lane::runner::{self, RunOptions, StdEcho, TaggedEcho};
 use airlock_lane::transport::{EntryOutcome, FeedbackSink, TransportError};
 
-use crate::args::RunArgs;
+use crate::args::{EchoMode, RunArgs};
 use crate::exit::Exit;
 
 /// The request id used when none is given and no feedback is sent.
@@ -53,7 +53,14 @@ pub fn run(args: RunArgs) -> ExitCode {
     options.mask_values = mask_values_from_env(std::env::vars_os());
     options.forward_signals = true;
 
-    let outcome = runtime.block_on(async { runner::run(options, &sink, &mut StdEcho).await });
+    let outcome = runtime.block_on(async {
+        match args.echo {
+            EchoMode::Tagged => {
+                runner::run(options, &sink, &mut TaggedEcho::new(std::io::stdout())).await
+            }
+            EchoMode::Streams => runner::run(options, &sink, &mut StdEcho).await,
+        }
+    });
     match outcome {
         Ok(outcome) => {
             if !outcome.lost.is_empty() {

@@ -408,3 +408,54 @@ fn a_registry_module_is_said_once_not_to_be_evaluated_and_does_not_fail_the_scan
         stderr(&out)
     );
 }
+
+/// A suppression is used or unused once per scan, whether or not undecided places are listed:
+/// one that accepts a finding must not come back as "unused" among the undecided (which made
+/// every scan with an `airlock:ignore` exit 1), and one that covers nothing is reported once.
+#[test]
+fn a_used_suppression_passes_and_an_unused_one_is_reported_once() {
+    let dir = Scratch::new("suppression-once");
+    dir.write(
+        "used/Dockerfile",
+        "FROM alpine:3.20@sha256:0000000000000000000000000000000000000000000000000000000000000000\n\
+         USER 10001\n\
+         # airlock:ignore DKR008 a one-shot task, not a service\n\
+         ENTRYPOINT [\"/bin/true\"]\n",
+    );
+    for strict in [false, true] {
+        let mut args = vec!["check", "--format", "json"];
+        if strict {
+            args.push("--strict-unknowns");
+        }
+        args.push("used");
+        let out = dir.airlock(&args);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        assert_eq!(out.status.code(), Some(0), "strict={strict}: {report}");
+        let findings = report["findings"].as_array().expect("findings");
+        assert_eq!(findings.len(), 1, "{report}");
+        assert_eq!(findings[0]["rule"], "DKR008");
+        assert!(findings[0]["suppressed"].is_string(), "{report}");
+        let undecided = report["undecided"].as_array();
+        assert!(undecided.is_none_or(Vec::is_empty), "{report}");
+    }
+
+    dir.write(
+        "unused/Dockerfile",
+        "FROM alpine:3.20@sha256:0000000000000000000000000000000000000000000000000000000000000000\n\
+         USER 10001\n\
+         HEALTHCHECK CMD [\"/bin/true\"]\n\
+         # airlock:ignore DKR008 no longer needed\n\
+         ENTRYPOINT [\"/bin/true\"]\n",
+    );
+    let out = dir.airlock(&["check", "--strict-unknowns", "--format", "json", "unused"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["SUP002"], "{report}");
+    assert_eq!(report["undecided"], serde_json::json!([]), "{report}");
+}

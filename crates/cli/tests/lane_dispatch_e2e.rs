@@ -28,6 +28,12 @@ struct Production {
 
 impl Production {
     fn start() -> Production {
+        Production::start_trusting(None)
+    }
+
+    /// With `other_key` (PEM), the dispatcher trusts that public key under the lane key's id
+    /// instead of the key's own: a dispatcher configured with the wrong public key.
+    fn start_trusting(other_key: Option<String>) -> Production {
         let moto = MotoServer::start().expect("moto starts");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -48,6 +54,7 @@ impl Production {
             .expect("p256")
             .to_public_key_pem(LineEnding::LF)
             .expect("pem");
+        let pem = other_key.unwrap_or(pem);
         let fixtures::LaneEndpoints {
             requests,
             feedback_url,
@@ -236,4 +243,138 @@ fn deploy_of_a_hostile_parameter_is_refused_by_the_dispatcher_with_its_reason() 
     let err = String::from_utf8_lossy(&stderr.join().expect("stderr")).into_owned();
     assert_eq!(status.code(), Some(251), "{err}");
     assert!(err.contains("VERSION") && err.contains("pattern"), "{err}");
+}
+
+/// `airlock lane doctor` in the background, its output piped.
+fn spawn_doctor(prod: &Production, wait: &str) -> std::process::Child {
+    prod.airlock()
+        .args(["lane", "doctor", "--job", "e2e", "--wait", wait])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("airlock lane doctor")
+}
+
+fn report_line<'a>(report: &'a str, what: &str) -> &'a str {
+    report
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some(what))
+        .unwrap_or_else(|| panic!("no {what} line in:\n{report}"))
+}
+
+#[test]
+fn lane_doctor_proves_the_whole_loop_with_an_expired_probe_and_starts_nothing() {
+    let prod = Production::start();
+    let doctor = spawn_doctor(&prod, "60s");
+    let decision = prod.dispatch_next();
+    let Decision::Rejected {
+        code: "expired",
+        notified: true,
+        request_id: Some(probe_id),
+        ..
+    } = &decision
+    else {
+        panic!("the dispatcher did not refuse the probe as expired: {decision:?}");
+    };
+    let out = doctor.wait_with_output().expect("doctor exits");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{report}\n{err}");
+    for what in [
+        "kms:Sign",
+        "kms:GetPublicKey",
+        "sqs:ReceiveMessage",
+        "sns:Publish",
+        "dispatcher",
+    ] {
+        assert!(report_line(&report, what).starts_with("ok "), "{report}");
+    }
+    assert!(report.contains(probe_id.as_str()), "{report}");
+    assert!(
+        report_line(&report, "dispatcher").contains("Rejected{expired}"),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("lane doctor: every check passed\n"),
+        "{report}"
+    );
+    // The answer was taken, and nothing was started.
+    let left = prod.runtime.block_on(fixtures::take_message(
+        &prod.moto.sdk_config(),
+        &prod.feedback_url,
+        Duration::from_secs(1),
+    ));
+    assert!(left.is_err(), "the feedback queue still holds {left:?}");
+    let ecs = airlock_aws::ecs(&prod.moto.sdk_config());
+    let tasks = prod
+        .runtime
+        .block_on(ecs.list_tasks().cluster(&prod.cluster).send())
+        .expect("ecs:ListTasks");
+    assert!(tasks.task_arns().is_empty(), "{:?}", tasks.task_arns());
+}
+
+#[test]
+fn lane_doctor_names_a_key_the_dispatcher_does_not_trust_and_how_to_fix_it() {
+    let other = p256::ecdsa::SigningKey::from_slice(&[0x17; 32])
+        .expect("test key")
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem");
+    let prod = Production::start_trusting(Some(other));
+    let doctor = spawn_doctor(&prod, "60s");
+    let decision = prod.dispatch_next();
+    assert!(
+        matches!(
+            &decision,
+            Decision::Rejected {
+                code: "bad_signature",
+                notified: true,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    let out = doctor.wait_with_output().expect("doctor exits");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    // CI's side is fine; the dispatcher is not.
+    assert!(
+        report_line(&report, "kms:Sign").starts_with("ok "),
+        "{report}"
+    );
+    assert!(
+        report_line(&report, "kms:GetPublicKey").starts_with("ok "),
+        "{report}"
+    );
+    let line = report_line(&report, "dispatcher");
+    assert!(line.starts_with("PROBLEM "), "{report}");
+    assert!(line.contains("Rejected{bad_signature}"), "{line}");
+    assert!(
+        line.contains(&format!("does not trust key {}", prod.key_id)),
+        "{line}"
+    );
+    assert!(
+        line.contains("-- fix: ") && line.contains("aws kms get-public-key"),
+        "{line}"
+    );
+    assert!(report.ends_with("lane doctor: 1 problem(s)\n"), "{report}");
+}
+
+#[test]
+fn lane_doctor_without_a_dispatcher_says_where_to_look() {
+    let prod = Production::start();
+    let out = spawn_doctor(&prod, "2s")
+        .wait_with_output()
+        .expect("doctor exits");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let line = report_line(&report, "dispatcher");
+    assert!(
+        line.starts_with("PROBLEM ") && line.contains("no answer"),
+        "{line}"
+    );
+    assert!(
+        line.contains("not subscribed") && line.contains("log group"),
+        "{line}"
+    );
 }

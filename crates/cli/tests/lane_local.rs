@@ -149,3 +149,80 @@ fn sigint_cancels_the_deployment_and_follows_it_to_the_end() {
         started.elapsed()
     );
 }
+
+/// The job gets what a Fargate task would: the lane's variables, its parameters and what its
+/// configuration names, not the caller's environment. A caller's AWS credentials (obviously
+/// fake values here) must not reach it; a variable the job names in `pass_env` must.
+#[test]
+fn the_job_gets_only_the_lanes_variables_and_what_its_configuration_names() {
+    let dir = Scratch::new("lane-local-env");
+    let script = "echo \"secret=${AWS_SECRET_ACCESS_KEY-unset}\"; echo \"key=${AWS_ACCESS_KEY_ID-unset}\"; \
+                  echo \"region=${DEPLOY_REGION-unset}\"; echo \"fixed=${FIXED-unset}\"; echo \"job=$AIRLOCK_JOB\"; \
+                  env | cut -d= -f1 | sort";
+    dir.write(
+        "airlock.toml",
+        &format!(
+            "[lane.local]\ndb = \"lane.db\"\nkey = \"key.pem\"\n\n[lane.jobs.env]\ncommand = [\"sh\", \"-c\", {}]\n\
+             env = {{ FIXED = \"from-config\" }}\npass_env = [\"DEPLOY_REGION\"]\n",
+            toml_string(script)
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["-q", "deploy", "--local", "--job", "env"])
+        .env("AIRLOCK_LOG", "off")
+        .env_remove("AIRLOCK_CONFIG")
+        .env("AWS_SECRET_ACCESS_KEY", "fake/secret+for-tests-only")
+        .env("AWS_ACCESS_KEY_ID", "AKIAFAKEFORTESTSONLY")
+        .env("DEPLOY_REGION", "eu-west-1")
+        .env("CALLERS_OWN", "not for the job")
+        .current_dir(&dir.path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock deploy --local");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    let values: Vec<&str> = lines.by_ref().take(5).collect();
+    assert_eq!(
+        values,
+        [
+            "secret=unset",
+            "key=unset",
+            "region=eu-west-1",
+            "fixed=from-config",
+            "job=env"
+        ],
+        "{stdout}"
+    );
+    // Every variable the job sees is one the lane documents (and what `sh` adds itself).
+    let allowed = [
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "AIRLOCK_REQUEST_ID",
+        "AIRLOCK_JOB",
+        "AIRLOCK_FEEDBACK",
+        "AIRLOCK_DEADLINE",
+        "DEPLOY_REGION",
+        "FIXED",
+        "PWD",
+        "OLDPWD",
+        "SHLVL",
+        "_",
+    ];
+    let names: Vec<&str> = lines.collect();
+    assert!(
+        names.contains(&"PATH") && names.contains(&"AIRLOCK_REQUEST_ID"),
+        "{names:?}"
+    );
+    let unexpected: Vec<&&str> = names.iter().filter(|n| !allowed.contains(n)).collect();
+    assert!(unexpected.is_empty(), "the job saw {unexpected:?}");
+}

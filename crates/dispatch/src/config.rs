@@ -89,6 +89,9 @@ impl Job {
             command: Vec::new(),
             timeout_secs: self.timeout_secs,
             params: self.params.clone(),
+            // A task's environment comes from its task definition, not from this config.
+            env: std::collections::BTreeMap::new(),
+            pass_env: Vec::new(),
         }
     }
 }

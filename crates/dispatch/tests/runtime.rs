@@ -5,36 +5,16 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airlock_protocol::FeedbackBody;
-use common::runtime_api::{Reply, RuntimeApi, bootstrap_command};
+use common::runtime_api::{Bootstrap, Reply, RuntimeApi, bootstrap_command, sns_event};
+
+/// The real bootstrap, built by cargo for this test.
+const BIN: &str = env!("CARGO_BIN_EXE_airlock-dispatch");
 use common::{KEY_ID, Stage, bodies_for, sign, trusted_key, valid_request};
 use serde_json::{Value, json};
-
-/// The bootstrap process, killed when the test ends however it ends.
-const BIN: &str = env!("CARGO_BIN_EXE_airlock-dispatch");
-
-struct Bootstrap(Option<Child>);
-
-impl Bootstrap {
-    /// Stops the bootstrap and returns what it printed.
-    fn finish(mut self) -> std::process::Output {
-        let mut child = self.0.take().expect("running");
-        let _ = child.kill();
-        child.wait_with_output().expect("output")
-    }
-}
-
-impl Drop for Bootstrap {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn start(stage: &Stage, api: &RuntimeApi, config: &std::path::Path) -> Bootstrap {
     let child = bootstrap_command(BIN.as_ref(), stage.moto.env(), api)
@@ -44,21 +24,6 @@ fn start(stage: &Stage, api: &RuntimeApi, config: &std::path::Path) -> Bootstrap
         .spawn()
         .expect("start airlock-dispatch");
     Bootstrap(Some(child))
-}
-
-fn sns_event(message: &str) -> Value {
-    json!({"Records": [{
-        "EventSource": "aws:sns",
-        "EventVersion": "1.0",
-        "EventSubscriptionArn": "arn:aws:sns:eu-west-1:123456789012:airlock-lane:0000",
-        "Sns": {
-            "Type": "Notification",
-            "MessageId": "00000000-0000-4000-8000-000000000001",
-            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:airlock-lane",
-            "Message": message,
-            "Timestamp": "2026-12-01T00:00:00.000Z"
-        }
-    }]})
 }
 
 fn response(reply: &Reply) -> Value {

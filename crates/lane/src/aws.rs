@@ -124,6 +124,8 @@ impl RequestSink for SnsRequestSink {
 pub struct SqsFeedbackSource {
     client: airlock_aws::aws_sdk_sqs::Client,
     queue_url: String,
+    /// `VisibilityTimeout` of each receive; `None` keeps the queue's own.
+    visibility_timeout: Option<i32>,
 }
 
 impl SqsFeedbackSource {
@@ -133,7 +135,15 @@ impl SqsFeedbackSource {
         SqsFeedbackSource {
             client: airlock_aws::sqs_long_poll(config, DEFAULT_RECEIVE_WAIT),
             queue_url: queue_url.into(),
+            visibility_timeout: None,
         }
+    }
+
+    /// Receives with this visibility timeout instead of the queue's. Zero hides nothing: what
+    /// `airlock lane doctor` reads stays visible to a follower running at the same time.
+    pub fn with_visibility_timeout(mut self, timeout: Duration) -> SqsFeedbackSource {
+        self.visibility_timeout = Some(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX));
+        self
     }
 
     fn target(&self) -> String {
@@ -153,6 +163,7 @@ impl FeedbackSource for SqsFeedbackSource {
             .queue_url(&self.queue_url)
             .wait_time_seconds(seconds)
             .max_number_of_messages(max)
+            .set_visibility_timeout(self.visibility_timeout)
             .send()
             .await
             .map_err(|e| sdk_error("sqs:ReceiveMessage", &self.target(), e))?;
@@ -415,6 +426,37 @@ impl RequestSigner for KmsSigner {
                 retryable: false,
             })
     }
+}
+
+/// A CloudFormation stack's outputs (`cloudformation:DescribeStacks`), key to value.
+pub async fn stack_outputs(
+    config: &SdkConfig,
+    stack: &str,
+) -> Result<std::collections::BTreeMap<String, String>, TransportError> {
+    let target = format!("stack {stack:?}");
+    let answer = airlock_aws::cloudformation(config)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| sdk_error("cloudformation:DescribeStacks", &target, e))?;
+    let [found] = answer.stacks() else {
+        return Err(TransportError {
+            operation: "cloudformation:DescribeStacks",
+            message: format!(
+                "{target}: {} stacks answered, expected one",
+                answer.stacks().len()
+            ),
+            retryable: false,
+        });
+    };
+    let mut outputs = std::collections::BTreeMap::new();
+    for output in found.outputs() {
+        if let (Some(key), Some(value)) = (output.output_key(), output.output_value()) {
+            outputs.insert(key.to_string(), value.to_string());
+        }
+    }
+    Ok(outputs)
 }
 
 #[cfg(test)]

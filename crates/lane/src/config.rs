@@ -16,6 +16,8 @@
 //! [lane.jobs.hello]                        # the local dispatcher's allowlist
 //! command = ["./jobs/hello.sh"]
 //! timeout_secs = 300
+//! env = { TF_IN_AUTOMATION = "1" }         # set for the job, as a task definition's would be
+//! pass_env = ["KUBECONFIG"]                # taken from the caller's environment, when set
 //! [lane.jobs.hello.params.EXIT_CODE]
 //! pattern = "[0-9]{1,3}"                   # anchored: the whole value must match
 //! max_len = 3
@@ -96,6 +98,12 @@ pub struct JobConfig {
     pub command: Vec<String>,
     pub timeout_secs: u64,
     pub params: BTreeMap<String, ParamSchema>,
+    /// `env`: variables set for the job, as a task definition's `environment` is.
+    pub env: BTreeMap<String, String>,
+    /// `pass_env`: names of the caller's variables the job gets (those that are set). The
+    /// local job starts from an empty environment, like a Fargate task, so nothing else of
+    /// the caller's (AWS credentials above all) reaches it.
+    pub pass_env: Vec<String>,
 }
 
 /// `[lane.jobs.<name>.params.<NAME>]`: what one parameter may be. All given constraints
@@ -489,7 +497,11 @@ impl Ctx<'_> {
     }
 
     fn job(&self, name: &str, table: &toml::Table, field: &str) -> Result<JobConfig, ConfigError> {
-        self.known_keys(table, field, &["command", "timeout_secs", "params"])?;
+        self.known_keys(
+            table,
+            field,
+            &["command", "timeout_secs", "params", "env", "pass_env"],
+        )?;
         let command_field = format!("{field}.command");
         let command = match table.get("command") {
             None => {
@@ -520,12 +532,88 @@ impl Ctx<'_> {
             Some(value) => self.params(value, &format!("{field}.params"))?,
             None => BTreeMap::new(),
         };
+        let mut env = BTreeMap::new();
+        if let Some(value) = table.get("env") {
+            let env_field = format!("{field}.env");
+            for (key, value) in self.table(value, &env_field)? {
+                let key_field = format!("{env_field}.{key}");
+                self.job_variable(key, &key_field, &params)?;
+                match value {
+                    toml::Value::String(text) if !text.contains('\0') => {
+                        env.insert(key.clone(), text.clone());
+                    }
+                    toml::Value::String(_) => {
+                        return Err(self.err(&key_field, "contains a NUL byte"));
+                    }
+                    other => {
+                        return Err(self.err(
+                            &key_field,
+                            format!("must be a string, not {}", other.type_str()),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut pass_env = Vec::new();
+        if let Some(value) = table.get("pass_env") {
+            let pass_field = format!("{field}.pass_env");
+            for (i, name) in self
+                .string_list(value, &pass_field)?
+                .into_iter()
+                .enumerate()
+            {
+                let name_field = format!("{pass_field}[{i}]");
+                self.job_variable(&name, &name_field, &params)?;
+                if env.contains_key(&name) {
+                    return Err(self.err(
+                        &name_field,
+                        format!("{name} is also set in {field}.env; keep one"),
+                    ));
+                }
+                pass_env.push(name);
+            }
+        }
         Ok(JobConfig {
             name: name.to_string(),
             command,
             timeout_secs,
             params,
+            env,
+            pass_env,
         })
+    }
+
+    /// A variable a job's configuration names (`env`, `pass_env`): an environment variable
+    /// name, not the lane's own (`AIRLOCK_`), and not a parameter, whose value the request
+    /// decides and which must not be overridden behind the allowlist's back.
+    fn job_variable(
+        &self,
+        name: &str,
+        field: &str,
+        params: &BTreeMap<String, ParamSchema>,
+    ) -> Result<(), ConfigError> {
+        let mut bytes = name.bytes();
+        let is_variable_name = matches!(bytes.next(), Some(b'A'..=b'Z' | b'a'..=b'z' | b'_'))
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !is_variable_name {
+            return Err(self.err(
+                field,
+                "variable names are environment variable names: [A-Za-z_][A-Za-z0-9_]*",
+            ));
+        }
+        if name.starts_with("AIRLOCK_") {
+            return Err(self.err(
+                field,
+                "names starting with AIRLOCK_ are reserved for the lane (AIRLOCK_REQUEST_ID, AIRLOCK_JOB, the runner's settings)",
+            ));
+        }
+        if params.contains_key(name) {
+            return Err(self.err(
+                field,
+                format!("{name} is a parameter of the job; the request sets it"),
+            ));
+        }
+        Ok(())
     }
 
     fn params(
@@ -608,6 +696,8 @@ impl Ctx<'_> {
                 command: Vec::new(),
                 timeout_secs: 1,
                 params: BTreeMap::from([("P".to_string(), schema.clone())]),
+                env: BTreeMap::new(),
+                pass_env: Vec::new(),
             };
             for value in allowed {
                 let params = BTreeMap::from([("P".to_string(), value.clone())]);
@@ -756,6 +846,26 @@ enum = ["hello", "bonjour"]
             (
                 "[lane.jobs.hello]\ncommand = [\"x\"]\ntimeout_secs = 0\n",
                 "airlock.toml: lane.jobs.hello.timeout_secs: must be a positive integer, not 0",
+            ),
+            (
+                "[lane.jobs.hello]\ncommand = [\"x\"]\nenv = { AIRLOCK_JOB = \"x\" }\n",
+                "airlock.toml: lane.jobs.hello.env.AIRLOCK_JOB: names starting with AIRLOCK_ are reserved for the lane (AIRLOCK_REQUEST_ID, AIRLOCK_JOB, the runner's settings)",
+            ),
+            (
+                "[lane.jobs.hello]\ncommand = [\"x\"]\nenv = { TF = 1 }\n",
+                "airlock.toml: lane.jobs.hello.env.TF: must be a string, not integer",
+            ),
+            (
+                "[lane.jobs.hello]\ncommand = [\"x\"]\npass_env = [\"A-B\"]\n",
+                "airlock.toml: lane.jobs.hello.pass_env[0]: variable names are environment variable names: [A-Za-z_][A-Za-z0-9_]*",
+            ),
+            (
+                "[lane.jobs.hello]\ncommand = [\"x\"]\nenv = { K = \"v\" }\npass_env = [\"K\"]\n",
+                "airlock.toml: lane.jobs.hello.pass_env[0]: K is also set in lane.jobs.hello.env; keep one",
+            ),
+            (
+                "[lane.jobs.hello]\ncommand = [\"x\"]\npass_env = [\"ENV\"]\n[lane.jobs.hello.params.ENV]\nmax_len = 4\n",
+                "airlock.toml: lane.jobs.hello.pass_env[0]: ENV is a parameter of the job; the request sets it",
             ),
             (
                 "[lane]\nwatchdog_secs = \"2m\"\n",

@@ -186,6 +186,10 @@ pub struct Follower<'s, S, O, E> {
     /// Whether the next byte written to stdout / stderr starts a line.
     out_at_line_start: bool,
     err_at_line_start: bool,
+    /// The stream written to last and not flushed yet. `out` and `err` are buffered
+    /// separately, so the one holding bytes is flushed before the other is written: merged
+    /// into one CI log, the lines come out in the order the job wrote them.
+    unflushed: Option<Stream>,
     write_failed: bool,
     last_heard: Instant,
     heard_anything: bool,
@@ -215,6 +219,7 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
             err,
             out_at_line_start: true,
             err_at_line_start: true,
+            unflushed: None,
             write_failed: false,
             last_heard: Instant::now(),
             heard_anything: false,
@@ -457,10 +462,12 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
         let request_id = self.request_id.clone();
         match event.body {
             FeedbackBody::Accepted { job } => {
+                self.flush();
                 tracing::info!(%request_id, %job, "the dispatcher accepted the request");
                 None
             }
             FeedbackBody::Started { task } => {
+                self.flush();
                 tracing::info!(%request_id, %task, "the deployment task started");
                 None
             }
@@ -476,6 +483,7 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
                 reason,
                 exit_code,
             } => {
+                self.flush();
                 tracing::info!(%request_id, %stop_code, %reason, ?exit_code, "ECS stopped the task");
                 if self.task_stopped.is_none() {
                     self.task_stopped = Some((
@@ -514,6 +522,9 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
                 timed_out,
                 lost,
             } => {
+                // The job's last lines before our own line about its end (tracing writes to
+                // stderr directly, past our buffers).
+                self.flush();
                 tracing::info!(request_id = %self.request_id, ?exit, duration_ms, timed_out, "the job ended");
                 if timed_out {
                     self.note(&format!(
@@ -541,6 +552,7 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
     }
 
     fn write_chunk(&mut self, chunk: &OutputChunk) {
+        self.switch_to(chunk.stream);
         let stamp = self.options.timestamps.then(|| timestamp(chunk.t));
         let result = match chunk.stream {
             Stream::Stdout => write_lines(
@@ -561,6 +573,7 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
 
     /// A line of the follower's own on stderr, on a line of its own, flushed at once.
     pub(crate) fn note(&mut self, text: &str) {
+        self.switch_to(Stream::Stderr);
         let mut line = Vec::with_capacity(text.len() + 11);
         if !self.err_at_line_start {
             line.push(b'\n');
@@ -574,7 +587,23 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
         self.flush();
     }
 
+    /// Before writing to `stream`: flushes the other stream's buffer if it holds bytes.
+    fn switch_to(&mut self, stream: Stream) {
+        match self.unflushed.replace(stream) {
+            Some(Stream::Stdout) if stream == Stream::Stderr => {
+                let result = self.out.flush();
+                self.record_write(result);
+            }
+            Some(Stream::Stderr) if stream == Stream::Stdout => {
+                let result = self.err.flush();
+                self.record_write(result);
+            }
+            _ => {}
+        }
+    }
+
     pub(crate) fn flush(&mut self) {
+        self.unflushed = None;
         let out = self.out.flush();
         self.record_write(out);
         let err = self.err.flush();
@@ -727,6 +756,71 @@ mod tests {
             None
         );
         assert_eq!(foreign_request_id("not json", "mine"), None);
+    }
+
+    /// One log both streams end up in, as a CI runner merges them: each writer appends to it
+    /// only when its buffer is flushed.
+    #[derive(Clone, Default)]
+    struct MergedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for MergedLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct NoFeedback;
+
+    impl FeedbackSource for NoFeedback {
+        async fn receive(
+            &self,
+            _max: usize,
+            _wait: Duration,
+        ) -> Result<Vec<crate::transport::Received>, crate::transport::TransportError> {
+            Ok(Vec::new())
+        }
+        async fn delete(
+            &self,
+            _handles: &[String],
+        ) -> Result<(), crate::transport::TransportError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn buffered_streams_merge_in_the_order_the_chunks_came() {
+        let log = MergedLog::default();
+        let out = std::io::BufWriter::new(log.clone());
+        let err = std::io::BufWriter::new(log.clone());
+        let mut follower = Follower::new(&NoFeedback, "r", FollowOptions::default(), out, err);
+        let mut expected = Vec::new();
+        for i in 0..20 {
+            let (stream, text) = if i % 3 == 0 {
+                (Stream::Stderr, format!("err {i}\n"))
+            } else {
+                (Stream::Stdout, format!("out {i}\n"))
+            };
+            expected.extend_from_slice(text.as_bytes());
+            follower.write_chunk(&OutputChunk {
+                stream,
+                t: i,
+                bytes: airlock_protocol::bytes::WireBytes(text.into_bytes()),
+            });
+        }
+        follower.note("the end");
+        expected.extend_from_slice(b"airlock: the end\n");
+        let merged = log.0.lock().expect("log").clone();
+        assert_eq!(
+            String::from_utf8_lossy(&merged),
+            String::from_utf8_lossy(&expected)
+        );
     }
 
     #[test]

@@ -8,10 +8,12 @@
 pub mod aws;
 pub mod checks;
 pub mod config;
+pub mod doctor;
 pub mod exit;
 pub mod follow;
 pub mod local;
 pub mod mask;
 pub mod runner;
+pub mod setup;
 pub mod transport;
 pub mod trigger;

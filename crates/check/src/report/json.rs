@@ -21,7 +21,15 @@ struct Report<'a> {
     /// What was not evaluated though not an error (a registry module): present when any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notices: Vec<ErrorOut<'a>>,
-    summary: Summary,
+    summary: SummaryOut<'a>,
+}
+
+/// The summary's counts and, in JSON only, the files scanned by format.
+#[derive(Serialize)]
+struct SummaryOut<'a> {
+    #[serde(flatten)]
+    counts: Summary,
+    files_by_format: &'a std::collections::BTreeMap<&'static str, usize>,
 }
 
 #[derive(Serialize)]
@@ -99,7 +107,10 @@ pub fn render(result: &ScanResult, options: &ReportOptions) -> String {
                 message: &e.message,
             })
             .collect(),
-        summary: Summary::of(result, options),
+        summary: SummaryOut {
+            counts: Summary::of(result, options),
+            files_by_format: &result.files_by_format,
+        },
     };
     // Serialising plain structs of strings and numbers cannot fail.
     let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -141,6 +152,7 @@ mod tests {
         assert_eq!(json["summary"]["suppressed"], 1);
         assert_eq!(json["summary"]["baselined"], 2);
         assert_eq!(json["summary"]["files_scanned"], 5);
+        assert!(json["summary"]["files_by_format"].is_object());
         assert_eq!(json["summary"]["errors"], 2);
     }
 

@@ -188,6 +188,27 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     response
 }
 
+/// The bootstrap process, killed when the test ends however it ends.
+pub struct Bootstrap(pub Option<std::process::Child>);
+
+impl Bootstrap {
+    /// Stops the bootstrap and returns what it printed.
+    pub fn finish(mut self) -> std::process::Output {
+        let mut child = self.0.take().expect("running");
+        let _ = child.kill();
+        child.wait_with_output().expect("output")
+    }
+}
+
+impl Drop for Bootstrap {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A command for the bootstrap `bin` as Lambda would start it against `api`, with the AWS
 /// settings in `aws_env` (a moto server's); the configuration variables are the caller's.
 pub fn bootstrap_command(
@@ -203,4 +224,20 @@ pub fn bootstrap_command(
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
     command
+}
+
+/// The event Lambda gets from the lane's SNS subscription for one published `message`.
+pub fn sns_event(message: &str) -> serde_json::Value {
+    serde_json::json!({"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:eu-west-1:123456789012:airlock-lane:0000",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": "00000000-0000-4000-8000-000000000001",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:airlock-lane",
+            "Message": message,
+            "Timestamp": "2026-12-01T00:00:00.000Z"
+        }
+    }]})
 }

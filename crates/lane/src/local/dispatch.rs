@@ -16,8 +16,11 @@
 //! An accepted deploy gets `Accepted` and `Started{task: "local pid <pid>"}` (seq 0) in the
 //! feedback queue and runs as
 //! `<airlock> run --request-id <id> --feedback sqlite:<db>?queue=<queue> --deadline <secs> -- <command>`
-//! with the parameters, `AIRLOCK_REQUEST_ID` and `AIRLOCK_JOB` in its environment and the
-//! configuration file's directory as its working directory. The lane lock is released when
+//! in an environment built from nothing, as a Fargate task's is ([`job_environment`]): the
+//! caller's `PATH HOME TMPDIR LANG LC_ALL TZ`, the job's `env` and `pass_env`, the
+//! parameters, `AIRLOCK_REQUEST_ID` and `AIRLOCK_JOB`; the configuration file's directory is
+//! its working directory. Nothing else of the caller's environment (its AWS credentials
+//! above all) reaches the job. The lane lock is released when
 //! the runner exits. A verified `CancelRequest` for the running request sends SIGTERM to the
 //! runner, which forwards it to the job.
 //!
@@ -30,6 +33,7 @@
 //! the deployment they name is still running and its follower must keep following.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -46,8 +50,42 @@ pub use crate::checks::{MAX_CLOCK_SKEW, MAX_WINDOW, codes};
 use crate::checks::{
     Refusal, check_nonce_format, check_window, now, refuse, unverified_addressee, verify_envelope,
 };
-use crate::config::{LaneConfig, validate_params};
+use crate::config::{JobConfig, LaneConfig, validate_params};
 use crate::transport::{FeedbackSink, TransportError};
+
+/// What every local job gets from the caller's environment: what it takes to be found and
+/// run (`PATH`), to find its user's files (`HOME`, `TMPDIR`) and to read and print text and
+/// times (`LANG`, `LC_ALL`, `TZ`). A Fargate task gets these from its image. Anything else a
+/// job needs is named in its configuration (`env`, `pass_env`).
+pub const BASE_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"];
+
+/// The whole environment of a local job's runner (and so of the job), from nothing: the
+/// caller's [`BASE_ENV`] and `pass_env` variables that are set (`caller` looks one up), then
+/// the job's `env`, then the request's parameters and the lane's own variables, which no
+/// configuration can override (the configuration refuses such names, too).
+pub fn job_environment(
+    job: &JobConfig,
+    params: &BTreeMap<String, String>,
+    request_id: &str,
+    caller: impl Fn(&str) -> Option<OsString>,
+) -> BTreeMap<OsString, OsString> {
+    let mut environment = BTreeMap::new();
+    for name in BASE_ENV
+        .iter()
+        .copied()
+        .chain(job.pass_env.iter().map(String::as_str))
+    {
+        if let Some(value) = caller(name) {
+            environment.insert(OsString::from(name), value);
+        }
+    }
+    for (name, value) in job.env.iter().chain(params) {
+        environment.insert(OsString::from(name), OsString::from(value));
+    }
+    environment.insert("AIRLOCK_REQUEST_ID".into(), request_id.into());
+    environment.insert("AIRLOCK_JOB".into(), job.name.clone().into());
+    environment
+}
 
 /// The lane lock's name in the lane file (one lock per file).
 pub const LANE_NAME: &str = "local";
@@ -286,9 +324,10 @@ impl LocalDispatcher {
             .arg(deadline.to_string())
             .arg("--")
             .args(&job.command)
-            .envs(&request.params)
-            .env("AIRLOCK_REQUEST_ID", &request_id)
-            .env("AIRLOCK_JOB", &job.name)
+            .env_clear()
+            .envs(job_environment(job, &request.params, &request_id, |name| {
+                std::env::var_os(name)
+            }))
             .current_dir(&self.settings.config.base_dir)
             .stdin(Stdio::null());
         // The runner echoes the job's output to its own stdout for the task's log (CloudWatch
@@ -715,15 +754,6 @@ fn process_alive(pid: i64) -> bool {
     }
 }
 
-/// The parameters as they reach the job (for documentation and tests): the request's
-/// parameters plus `AIRLOCK_REQUEST_ID` and `AIRLOCK_JOB`.
-pub fn job_environment(request: &DeployRequest) -> BTreeMap<String, String> {
-    let mut env = request.params.clone();
-    env.insert("AIRLOCK_REQUEST_ID".into(), request.request_id.clone());
-    env.insert("AIRLOCK_JOB".into(), request.job.clone());
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,5 +763,54 @@ mod tests {
         assert!(process_alive(i64::from(std::process::id())));
         assert!(!process_alive(0));
         assert!(!process_alive(-5));
+    }
+
+    #[test]
+    fn the_job_environment_starts_from_nothing() {
+        let config = LaneConfig::parse(
+            "[lane.jobs.tf]\ncommand = [\"terraform\"]\nenv = { TF_IN_AUTOMATION = \"1\", HOME = \"/job\" }\n\
+             pass_env = [\"KUBECONFIG\", \"UNSET_IN_CALLER\"]\n[lane.jobs.tf.params.ENV]\nenum = [\"prod\"]\n",
+            "airlock.toml",
+            std::path::Path::new("."),
+        )
+        .expect("valid configuration");
+        let job = config.job("tf").expect("job tf");
+        // The caller's environment, with credentials (obviously fake) that must stay behind.
+        let caller = BTreeMap::from([
+            ("PATH", "/usr/bin:/bin"),
+            ("HOME", "/home/ci"),
+            ("TZ", "UTC"),
+            ("KUBECONFIG", "/home/ci/.kube/config"),
+            ("AWS_SECRET_ACCESS_KEY", "fake/secret+for-tests-only"),
+            ("AWS_ACCESS_KEY_ID", "AKIAFAKEFORTESTSONLY"),
+            ("AIRLOCK_JOB", "spoofed"),
+        ]);
+        let params = BTreeMap::from([("ENV".to_string(), "prod".to_string())]);
+        let environment = job_environment(job, &params, "req-1", |name| {
+            caller.get(name).map(OsString::from)
+        });
+        let got: Vec<(String, String)> = environment
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("AIRLOCK_JOB", "tf"),
+            ("AIRLOCK_REQUEST_ID", "req-1"),
+            ("ENV", "prod"),
+            ("HOME", "/job"),
+            ("KUBECONFIG", "/home/ci/.kube/config"),
+            ("PATH", "/usr/bin:/bin"),
+            ("TF_IN_AUTOMATION", "1"),
+            ("TZ", "UTC"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(got, want);
     }
 }

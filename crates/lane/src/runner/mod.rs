@@ -20,11 +20,13 @@
 
 mod capture;
 mod deliver;
+mod echo;
 mod process;
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -38,6 +40,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use echo::{NOTE_TAG, STDERR_TAG, STDOUT_TAG, TaggedEcho};
 pub use process::signal_group;
 
 use crate::mask::Masker;
@@ -131,9 +134,15 @@ pub enum RunError {
     },
 }
 
-/// Where the runner echoes the (masked) output, stream by stream.
+/// Where the runner echoes the (masked) output, stream by stream, with its own lines about
+/// the request (which request, how the job ended) around it.
 pub trait Echo: Send {
     fn echo(&mut self, stream: Stream, bytes: &[u8]) -> std::io::Result<()>;
+    /// One line of the runner's own. An echo that keeps only the job's bytes (a test's pair
+    /// of buffers) leaves it out.
+    fn note(&mut self, _text: &str) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Echo to a pair of writers: `.0` for stdout, `.1` for stderr.
@@ -152,7 +161,9 @@ impl<O: Write + Send, E: Write + Send> Echo for (O, E) {
     }
 }
 
-/// Echo to the runner's own stdout and stderr (CloudWatch Logs keeps the copy).
+/// Echo to the runner's own stdout and stderr, each stream to its own, bytes unchanged; the
+/// runner's lines go to stderr. For logs that keep the two streams apart; CloudWatch's
+/// `awslogs` does not, and gets [`TaggedEcho`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StdEcho;
 
@@ -170,6 +181,14 @@ impl Echo for StdEcho {
                 err.flush()
             }
         }
+    }
+
+    fn note(&mut self, text: &str) -> std::io::Result<()> {
+        let mut err = std::io::stderr().lock();
+        err.write_all(NOTE_TAG)?;
+        err.write_all(text.as_bytes())?;
+        err.write_all(b"\n")?;
+        err.flush()
     }
 }
 
@@ -234,11 +253,21 @@ pub(crate) async fn run_with<P: Packing, S: FeedbackSink, E: Echo>(
                 program,
                 source,
             };
+            let _ = echo.note(&format!("request {request_id}: {error}"));
             report_spawn_failure::<P, S>(&options, sink, &error).await;
             return Err(error);
         }
     };
     tracing::info!(request_id, group = group.as_raw(), "job started");
+    note(
+        echo,
+        &request_id,
+        &format!(
+            "request {request_id}: started {} (process group {})",
+            Path::new(&program).display(),
+            group.as_raw()
+        ),
+    );
 
     let (reads_tx, reads_rx) = mpsc::channel(capture::READS_IN_FLIGHT);
     let mut readers = Vec::new();
@@ -307,6 +336,18 @@ pub(crate) async fn run_with<P: Packing, S: FeedbackSink, E: Echo>(
         options.delivery_timeout,
     )
     .await;
+    note(
+        echo,
+        &request_id,
+        &end_note(
+            &request_id,
+            exit,
+            timed_out,
+            &lost,
+            finished_delivered,
+            duration_ms,
+        ),
+    );
     tracing::info!(
         request_id,
         ?exit,
@@ -324,6 +365,45 @@ pub(crate) async fn run_with<P: Packing, S: FeedbackSink, E: Echo>(
         finished_seq,
         finished_delivered,
     })
+}
+
+/// The runner's own line in its log; a log that cannot be written is not worth stopping for.
+fn note<E: Echo>(echo: &mut E, request_id: &str, text: &str) {
+    if let Err(e) = echo.note(text) {
+        tracing::warn!(request_id, "cannot write the runner's own log line: {e}");
+    }
+}
+
+/// The footer of a request's record in the runner's log.
+fn end_note(
+    request_id: &str,
+    exit: ExitStatus,
+    timed_out: bool,
+    lost: &[u64],
+    finished_delivered: bool,
+    duration_ms: u64,
+) -> String {
+    let how = match exit {
+        ExitStatus::Code(code) => format!("the job exited with code {code}"),
+        ExitStatus::Signal(signal) => format!("the job was killed by signal {signal}"),
+    };
+    let mut text = format!(
+        "request {request_id}: {how} after {:.1} s",
+        duration_ms as f64 / 1000.0
+    );
+    if timed_out {
+        text.push_str("; it ran past its deadline and was stopped");
+    }
+    if !lost.is_empty() {
+        text.push_str(&format!(
+            "; feedback seqs {} were not delivered to CI (this log has their lines)",
+            crate::follow::format_seqs(lost)
+        ));
+    }
+    if !finished_delivered {
+        text.push_str("; CI was not told how the job ended");
+    }
+    text
 }
 
 /// Tells CI that the job could not even start: the reason on stderr, then `Finished` with

@@ -56,7 +56,7 @@ variable "topic_arn" {
 }
 
 variable "topic_kms_key_arn" {
-  description = "The production key that encrypts the topic (output lane_kms_key_arn of airlock-production): publishing to an encrypted topic needs kms:GenerateDataKey and kms:Decrypt on it."
+  description = "The production key that encrypts the topic (output topic_kms_key_arn of airlock-production): publishing to an encrypted topic needs kms:GenerateDataKey and kms:Decrypt on it."
   type        = string
 
   validation {

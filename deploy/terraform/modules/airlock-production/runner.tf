@@ -142,6 +142,9 @@ resource "aws_ecs_task_definition" "runner" {
       name      = local.container_name
       image     = var.runner_image
       essential = true
+      # The task's memory as the container's hard limit too: the job can use all of it and
+      # no more.
+      memory = var.runner_memory_mb
       # `airlock run` is the runner; what follows `--` is the deployment.
       entryPoint             = ["airlock", "run", "--"]
       command                = var.runner_command
