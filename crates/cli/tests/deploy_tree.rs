@@ -684,11 +684,19 @@ output "dispatch_config" {
         airlock_dispatch::DispatchConfig::parse(&text, "ssm:/airlock/airlock/dispatch/config")
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(config.table, "airlock-lane");
-    assert_eq!(config.lock_grace_secs, 300);
+    assert_eq!(config.allowlist.lock_grace_secs, 300);
     let key_arn = values["signing_key_arn"].as_str().unwrap_or_default();
-    assert_eq!(config.keys.get(key_arn), Some(signing.verifying_key()));
     assert_eq!(
-        config.jobs.keys().map(String::as_str).collect::<Vec<_>>(),
+        config.allowlist.keys.get(key_arn),
+        Some(signing.verifying_key())
+    );
+    assert_eq!(
+        config
+            .allowlist
+            .jobs
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         ["migrate", "web.prod"]
     );
     let web = config.job("web.prod").expect("web.prod");

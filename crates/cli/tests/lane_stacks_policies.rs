@@ -723,6 +723,7 @@ fn the_stack_builds_a_dispatcher_configuration_the_dispatcher_accepts() {
     assert_eq!(config.table, "airlock-lane-table");
     assert!(
         config
+            .allowlist
             .keys
             .contains_key("arn:aws:kms:eu-west-1:111111111111:key/signing")
     );

@@ -20,10 +20,14 @@ use airlock_aws::aws_sdk_ecs::types::{
 };
 use airlock_protocol::ImageRef;
 
-use crate::ports::{
-    ImageScan, LaneLock, LockOutcome, NonceClaim, NonceOutcome, PortError, Ports, RunTaskOutcome,
-    TaskOwner, TaskSpec,
+use airlock_admission::audit::AuditRecord;
+use airlock_admission::ports::{
+    ImageScan, LaneLock, Launch, LockOutcome, NonceClaim, NonceOutcome, PortError, Ports,
+    RunTaskOutcome, TaskOwner,
 };
+
+use crate::config::Job;
+use crate::dispatcher::{TaskSpec, emit_audit};
 
 /// How long lock and task records outlive their lease (for the audit trail in the table).
 const RECORD_RETENTION_SECS: i64 = 7 * 24 * 3600;
@@ -191,6 +195,8 @@ pub fn ecr_repository(repository: &str) -> (Option<String>, String) {
 }
 
 impl Ports for AwsPorts {
+    type Job = Job;
+
     async fn claim_nonce(&self, claim: &NonceClaim) -> Result<NonceOutcome, PortError> {
         let pk = format!("nonce#{}", claim.nonce);
         let item = HashMap::from([
@@ -456,7 +462,8 @@ impl Ports for AwsPorts {
         }
     }
 
-    async fn run_task(&self, spec: &TaskSpec) -> Result<RunTaskOutcome, PortError> {
+    async fn run_task(&self, job: &Job, launch: &Launch) -> Result<RunTaskOutcome, PortError> {
+        let spec = &TaskSpec::new(job, launch);
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(spec.subnets.clone()))
             .set_security_groups(Some(spec.security_groups.clone()))
@@ -578,6 +585,10 @@ impl Ports for AwsPorts {
             .await
             .map(|_| ())
             .map_err(|e| port_error("sqs:SendMessage", e))
+    }
+
+    fn audit(&self, record: &AuditRecord) {
+        emit_audit(record);
     }
 }
 

@@ -34,9 +34,11 @@
 
 use std::collections::BTreeMap;
 
-use airlock_lane::config::{ParamSchema, parse_param_schemas, valid_job_name};
-use p256::ecdsa::VerifyingKey;
+use airlock_admission::params::{ParamSchema, parse_param_schemas, valid_job_name};
+use airlock_admission::{AllowedJob, Allowlist};
 use serde::Deserialize;
+
+pub use airlock_admission::gate::{EcrGate, Severity};
 
 /// The default of `lock_grace_secs`.
 pub const DEFAULT_LOCK_GRACE_SECS: u64 = 300;
@@ -53,9 +55,8 @@ pub struct ConfigError {
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
     pub table: String,
-    pub lock_grace_secs: u64,
-    pub keys: BTreeMap<String, VerifyingKey>,
-    pub jobs: BTreeMap<String, Job>,
+    /// The trusted keys (`dispatch.keys`) and jobs (`dispatch.jobs`).
+    pub allowlist: Allowlist<Job>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,64 +76,40 @@ pub struct Job {
     pub ecr_gate: Option<EcrGate>,
 }
 
-impl Job {
-    /// The lane this job deploys through: its feedback queue. One lock per queue keeps two
-    /// deployments' output from ever sharing it.
-    pub fn lane(&self) -> &str {
+impl AllowedJob for Job {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn params(&self) -> &BTreeMap<String, ParamSchema> {
+        &self.params
+    }
+    fn timeout_secs(&self) -> u64 {
+        self.timeout_secs
+    }
+    fn repositories(&self) -> &[String] {
+        &self.repositories
+    }
+    fn image_required(&self) -> bool {
+        self.image_required
+    }
+    fn ecr_gate(&self) -> Option<EcrGate> {
+        self.ecr_gate
+    }
+    fn feedback_queue(&self) -> &str {
         &self.feedback_queue_url
     }
-
-    /// The parameters' schemas as the shared validator takes them.
-    pub fn as_lane_job(&self) -> airlock_lane::config::JobConfig {
-        airlock_lane::config::JobConfig {
-            name: self.name.clone(),
-            command: Vec::new(),
-            timeout_secs: self.timeout_secs,
-            params: self.params.clone(),
-            // A task's environment comes from its task definition, not from this config.
-            env: std::collections::BTreeMap::new(),
-            pass_env: Vec::new(),
-        }
+    fn cluster(&self) -> &str {
+        &self.cluster
+    }
+    fn container(&self) -> &str {
+        &self.container
     }
 }
 
-/// ECR scan severities, lowest first (ECR's `findingSeverityCounts` keys, upper case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn parse(text: &str) -> Option<Severity> {
-        match text.to_ascii_lowercase().as_str() {
-            "informational" => Some(Severity::Informational),
-            "low" => Some(Severity::Low),
-            "medium" => Some(Severity::Medium),
-            "high" => Some(Severity::High),
-            "critical" => Some(Severity::Critical),
-            _ => None,
-        }
+impl AsRef<Allowlist<Job>> for DispatchConfig {
+    fn as_ref(&self) -> &Allowlist<Job> {
+        &self.allowlist
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Informational => "INFORMATIONAL",
-            Severity::Low => "LOW",
-            Severity::Medium => "MEDIUM",
-            Severity::High => "HIGH",
-            Severity::Critical => "CRITICAL",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EcrGate {
-    /// Findings at or above this severity refuse the image.
-    pub severity: Severity,
 }
 
 #[derive(Deserialize)]
@@ -211,14 +188,19 @@ impl DispatchConfig {
         }
         Ok(DispatchConfig {
             table: raw.table,
-            lock_grace_secs: raw.lock_grace_secs.unwrap_or(DEFAULT_LOCK_GRACE_SECS),
-            keys,
-            jobs,
+            allowlist: Allowlist {
+                keys,
+                keys_configured_in: "dispatch.keys".into(),
+                jobs,
+                jobs_configured_in: "dispatch.jobs".into(),
+                lock_grace_secs: raw.lock_grace_secs.unwrap_or(DEFAULT_LOCK_GRACE_SECS),
+                shared_queue: None,
+            },
         })
     }
 
     pub fn job(&self, name: &str) -> Option<&Job> {
-        self.jobs.get(name)
+        self.allowlist.job(name)
     }
 }
 
@@ -351,8 +333,8 @@ mod tests {
         let job = c.job("web").expect("job");
         assert!(!job.assign_public_ip);
         assert_eq!(job.timeout_secs, DEFAULT_TIMEOUT_SECS);
-        assert_eq!(c.lock_grace_secs, DEFAULT_LOCK_GRACE_SECS);
-        assert!(c.keys.contains_key("k1"));
+        assert_eq!(c.allowlist.lock_grace_secs, DEFAULT_LOCK_GRACE_SECS);
+        assert!(c.allowlist.keys.contains_key("k1"));
     }
 
     #[test]
@@ -401,7 +383,7 @@ mod tests {
             "[dispatch]\ntable = \"t\"\n[dispatch.keys]\n\"k1\" = \"{base64}\"\n[dispatch.jobs.web]\n{JOB}"
         );
         let c = DispatchConfig::parse(&text, "d.toml").expect("parses");
-        assert_eq!(c.keys.get("k1"), Some(key.verifying_key()));
+        assert_eq!(c.allowlist.keys.get("k1"), Some(key.verifying_key()));
     }
 
     #[test]

@@ -2,19 +2,17 @@
 //! only valid, signed, fresh, allowlisted requests into Fargate tasks, tells CI why anything
 //! else was refused, and reports tasks that stopped before their runner could.
 //!
-//! The decisions ([`dispatcher`]) are pure logic over one small trait ([`ports::Ports`]);
-//! [`aws`] implements it on DynamoDB, ECS, ECR and SQS, and the `airlock-dispatch` binary runs
-//! it as a Lambda function (`lambda_runtime`).
+//! The decisions are the admission core shared with the local lane
+//! ([`airlock_admission::Admission`], whose doc holds the check order), over one small trait
+//! ([`airlock_admission::Ports`]); [`aws`] implements it on DynamoDB, ECS, ECR and SQS, and the
+//! `airlock-dispatch` binary runs it as a Lambda function (`lambda_runtime`).
 #![forbid(unsafe_code)]
 
-pub mod audit;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 pub mod dispatcher;
 pub mod event;
-pub mod gate;
-pub mod ports;
 
 pub use config::DispatchConfig;
 pub use dispatcher::{Decision, Dispatcher};

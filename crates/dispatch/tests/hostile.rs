@@ -15,17 +15,28 @@
 //!
 //! and says what must happen: `expect` (the code), `reason_contains`, `notified` (whether
 //! the follower is told through the feedback queue), `tasks` (default 0).
+//!
+//! Every case also goes, byte for byte, through the local lane's dispatcher (`deploy
+//! --local`, crate `airlock-lane`) configured with the same key and the same job schemas: both
+//! are the one admission core over different ports, and both must refuse with the same code.
 #![cfg(feature = "aws")]
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+
 use airlock_dispatch::Decision;
+use airlock_lane::config::LaneConfig;
+use airlock_lane::local::dispatch::{DispatcherSettings, LocalDispatcher};
+use airlock_lane::local::{LocalLane, TakenRequest};
 use airlock_protocol::{FeedbackBody, RequestKind, SignedRequest};
 use base64::Engine as _;
 use common::{
-    KEY_ID, Stage, bodies_for, sign, sign_payload, trusted_key, untrusted_key, valid_request,
+    KEY_ID, Stage, bodies_for, cancel_for, sign, sign_cancel, sign_payload, trusted_key,
+    untrusted_key, valid_request,
 };
 use serde_json::Value;
 
@@ -38,6 +49,76 @@ fn cases() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// The local lane's dispatcher, trusting the stage's key, with the stage's job `web` and its
+/// parameter schemas (taken from the AWS configuration's text, so they cannot drift apart). Its
+/// runner is a stand-in that holds the lane until it is cancelled.
+struct LocalStage {
+    _dir: tempfile::TempDir,
+    dispatcher: LocalDispatcher,
+    started: Vec<airlock_protocol::DeployRequest>,
+}
+
+impl LocalStage {
+    fn start(stage: &Stage) -> LocalStage {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let schemas = stage
+            .config_text
+            .find("[dispatch.jobs.web.params.")
+            .map(|at| stage.config_text[at..].replace("[dispatch.jobs.", "[lane.jobs."))
+            .expect("the stage's job has parameters");
+        let text = format!(
+            "[lane.local]\ndb = \"lane.db\"\n[lane.jobs.web]\ncommand = [\"true\"]\ntimeout_secs = 600\n{schemas}"
+        );
+        let config = LaneConfig::parse(&text, "airlock.toml", dir.path()).expect("local config");
+        let runner = dir.path().join("stand-in-airlock");
+        std::fs::write(&runner, "#!/bin/sh\nexec sleep 60\n").expect("stand-in");
+        std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let lane = stage
+            .runtime
+            .block_on(LocalLane::open(config.local.db.clone()))
+            .expect("lane file");
+        let dispatcher = LocalDispatcher::new(
+            lane,
+            DispatcherSettings {
+                verifying_key: *trusted_key().verifying_key(),
+                key_id: KEY_ID.to_string(),
+                airlock_binary: runner,
+                feedback_queue: "feedback".into(),
+                config: Arc::new(config),
+            },
+        );
+        LocalStage {
+            _dir: dir,
+            dispatcher,
+            started: Vec::new(),
+        }
+    }
+
+    /// Hands the envelope to the dispatcher as if taken from the lane file's request table.
+    fn dispatch(&self, stage: &Stage, envelope: &str) -> Decision {
+        let taken = TakenRequest {
+            id: "hostile".into(),
+            envelope: envelope.to_string(),
+        };
+        stage
+            .runtime
+            .block_on(self.dispatcher.handle(&taken))
+            .expect("local dispatch")
+    }
+
+    /// Cancels what was started (through a signed cancel, as CI would) and waits for it.
+    fn finish(mut self, stage: &Stage) {
+        for request in std::mem::take(&mut self.started) {
+            let decision = self.dispatch(stage, &sign_cancel(&cancel_for(&request)));
+            assert!(
+                matches!(decision, Decision::Cancelled { .. }),
+                "{decision:?}"
+            );
+        }
+        stage.runtime.block_on(self.dispatcher.wait_for_jobs());
+    }
 }
 
 /// The envelope a case describes, and the request id it claims.
@@ -140,6 +221,7 @@ fn every_hostile_request_is_refused_with_its_reason_and_starts_no_task() {
     let files = cases();
     assert!(files.len() >= 17, "the corpus has {} cases", files.len());
     let mut failures = Vec::new();
+    let mut compared = 0;
     for file in &files {
         stage.reset();
         let name = file
@@ -150,18 +232,26 @@ fn every_hostile_request_is_refused_with_its_reason_and_starts_no_task() {
         let case: toml::Table = toml::from_str(&std::fs::read_to_string(file).expect("read case"))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let dispatcher = stage.dispatcher();
+        let mut local = LocalStage::start(&stage);
         let first = match case.get("before").and_then(|v| v.as_str()) {
             Some("valid") => {
                 let first = valid_request();
+                let envelope = sign(&first, &trusted_key(), KEY_ID);
                 let decision = stage
                     .runtime
-                    .block_on(dispatcher.handle_envelope(&sign(&first, &trusted_key(), KEY_ID)))
+                    .block_on(dispatcher.handle_envelope(&envelope))
                     .expect("dispatch");
                 assert!(
                     matches!(decision, Decision::Started { .. }),
                     "{name}: first request: {decision:?}"
                 );
                 stage.drain_feedback();
+                let decision = local.dispatch(&stage, &envelope);
+                assert!(
+                    matches!(decision, Decision::Started { .. }),
+                    "{name}: first request, local lane: {decision:?}"
+                );
+                local.started.push(first.clone());
                 Some(first)
             }
             None => None,
@@ -231,7 +321,36 @@ fn every_hostile_request_is_refused_with_its_reason_and_starts_no_task() {
                 tasks.len()
             ));
         }
+        // The same envelope through the local lane: the same code. Its one queue serves every
+        // job, so it may tell more followers than AWS can (an unknown job's), never fewer.
+        match (&decision, local.dispatch(&stage, &body)) {
+            (
+                Decision::Rejected { code, .. },
+                Decision::Rejected {
+                    code: local_code,
+                    notified,
+                    ..
+                },
+            ) => {
+                if local_code != *code {
+                    failures.push(format!(
+                        "{name}: the local lane refused with {local_code}, AWS with {code}"
+                    ));
+                }
+                if want_notified && !notified {
+                    failures.push(format!("{name}: the local lane did not tell the follower"));
+                }
+            }
+            (_, other) => failures.push(format!("{name}: local lane: not refused: {other:?}")),
+        }
+        compared += 1;
+        local.finish(&stage);
     }
+    assert_eq!(
+        compared,
+        files.len(),
+        "every case went through both dispatchers"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -16,8 +16,8 @@
 //! [lane.jobs.hello]                        # the local dispatcher's allowlist
 //! command = ["./jobs/hello.sh"]
 //! timeout_secs = 300
-//! env = { TF_IN_AUTOMATION = "1" }         # set for the job, as a task definition's would be
-//! pass_env = ["KUBECONFIG"]                # taken from the caller's environment, when set
+//! env = { TF_IN_AUTOMATION = "1" }        # set for the job, as a task definition would
+//! pass_env = ["KUBECONFIG"]                # taken from the caller's environment, if set
 //! [lane.jobs.hello.params.EXIT_CODE]
 //! pattern = "[0-9]{1,3}"                   # anchored: the whole value must match
 //! max_len = 3
@@ -36,7 +36,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use airlock_admission::params::{Fields, valid_job_name, valid_param_name};
+
+pub use airlock_admission::params::{ConfigError, DEFAULT_PARAM_MAX_LEN, ParamError, ParamSchema};
 
 /// The default configuration file, in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "airlock.toml";
@@ -52,20 +54,6 @@ pub const DEFAULT_LOCAL_DB: &str = ".airlock/lane.db";
 pub const DEFAULT_LOCAL_KEY: &str = ".airlock/local-signing-key.pem";
 /// A job's timeout when the configuration gives none.
 pub const DEFAULT_JOB_TIMEOUT_SECS: u64 = 3600;
-/// A parameter's length limit (in characters) when its schema gives no `max_len`.
-pub const DEFAULT_PARAM_MAX_LEN: usize = 1024;
-
-/// A configuration error: `"{file}: {field}: {message}"`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {field}: {message}")]
-pub struct ConfigError {
-    /// The configuration file as given (`airlock.toml`).
-    pub file: String,
-    /// The dotted path of the key (`lane.jobs.hello.params.ENV`), or `(file)` for errors of
-    /// the whole file (unreadable, not TOML).
-    pub field: String,
-    pub message: String,
-}
 
 /// The `[lane]` section.
 #[derive(Debug, Clone)]
@@ -98,60 +86,18 @@ pub struct JobConfig {
     pub command: Vec<String>,
     pub timeout_secs: u64,
     pub params: BTreeMap<String, ParamSchema>,
-    /// `env`: variables set for the job, as a task definition's `environment` is.
+    /// `env`: variables set for the job, as a task definition's environment is.
     pub env: BTreeMap<String, String>,
-    /// `pass_env`: names of the caller's variables the job gets (those that are set). The
-    /// local job starts from an empty environment, like a Fargate task, so nothing else of
-    /// the caller's (AWS credentials above all) reaches it.
+    /// `pass_env`: the names of the caller's variables the job gets (those that are set).
+    /// Nothing else of the caller's environment reaches a local job.
     pub pass_env: Vec<String>,
 }
 
-/// `[lane.jobs.<name>.params.<NAME>]`: what one parameter may be. All given constraints
-/// apply; a parameter with none accepts any value up to [`DEFAULT_PARAM_MAX_LEN`].
-#[derive(Debug, Clone)]
-pub struct ParamSchema {
-    pub allowed: Option<Vec<String>>,
-    /// The pattern as written in the file (for messages).
-    pub pattern_source: Option<String>,
-    /// The pattern compiled anchored: `^(?:pattern)$`.
-    pub pattern: Option<Regex>,
-    /// In characters.
-    pub max_len: usize,
-}
-
-/// Why a request's parameters were refused. The messages name the parameter; values are
-/// shown shortened and escaped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParamError {
-    #[error("job {job}: unknown parameter {name} (the job accepts: {accepted})")]
-    Unknown {
-        job: String,
-        name: String,
-        accepted: String,
-    },
-    #[error("job {job}: parameter {name}: value {value} is not one of {allowed}")]
-    NotAllowed {
-        job: String,
-        name: String,
-        value: String,
-        allowed: String,
-    },
-    #[error("job {job}: parameter {name}: value {value} does not match the pattern {pattern}")]
-    PatternMismatch {
-        job: String,
-        name: String,
-        value: String,
-        pattern: String,
-    },
-    #[error("job {job}: parameter {name}: value is {len} characters long, the limit is {max}")]
-    TooLong {
-        job: String,
-        name: String,
-        len: usize,
-        max: usize,
-    },
-    #[error("job {job}: parameter {name}: value contains a NUL byte")]
-    ContainsNul { job: String, name: String },
+impl JobConfig {
+    /// Checks a request's parameters against this job's schemas.
+    pub fn validate_params(&self, params: &BTreeMap<String, String>) -> Result<(), ParamError> {
+        airlock_admission::params::validate_params(&self.name, &self.params, params)
+    }
 }
 
 /// The configuration file to read: `$AIRLOCK_CONFIG`, else `airlock.toml`.
@@ -179,7 +125,7 @@ impl LaneConfig {
 
     /// Parses configuration text; `file` names it in errors, `base_dir` anchors relative paths.
     pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<LaneConfig, ConfigError> {
-        let ctx = Ctx { file };
+        let ctx = Fields { file };
         let root: toml::Table = toml::from_str(text).map_err(|e| ConfigError {
             file: file.to_string(),
             field: "(file)".into(),
@@ -236,7 +182,7 @@ impl LaneConfig {
                 }
                 jobs.insert(
                     name.clone(),
-                    ctx.job(name, ctx.table(job, &field)?, &field)?,
+                    parse_job(&ctx, name, ctx.table(job, &field)?, &field)?,
                 );
             }
         }
@@ -302,415 +248,122 @@ impl Default for LaneConfig {
     }
 }
 
-/// Checks a request's parameters against the job's schema: every name must be declared,
-/// every value must satisfy all of its constraints and contain no NUL (it becomes an
-/// environment variable).
-pub fn validate_params(
-    job: &JobConfig,
-    params: &BTreeMap<String, String>,
-) -> Result<(), ParamError> {
-    for (name, value) in params {
-        let Some(schema) = job.params.get(name) else {
-            let accepted = if job.params.is_empty() {
-                "no parameters".to_string()
-            } else {
-                job.params.keys().cloned().collect::<Vec<_>>().join(", ")
-            };
-            return Err(ParamError::Unknown {
-                job: job.name.clone(),
-                name: shorten(name),
-                accepted,
-            });
-        };
-        if value.contains('\0') {
-            return Err(ParamError::ContainsNul {
-                job: job.name.clone(),
-                name: name.clone(),
-            });
-        }
-        let len = value.chars().count();
-        if len > schema.max_len {
-            return Err(ParamError::TooLong {
-                job: job.name.clone(),
-                name: name.clone(),
-                len,
-                max: schema.max_len,
-            });
-        }
-        if let Some(allowed) = &schema.allowed
-            && !allowed.iter().any(|a| a == value)
-        {
-            return Err(ParamError::NotAllowed {
-                job: job.name.clone(),
-                name: name.clone(),
-                value: shorten(value),
-                allowed: format!("{allowed:?}"),
-            });
-        }
-        if let Some(pattern) = &schema.pattern
-            && !pattern.is_match(value)
-        {
-            return Err(ParamError::PatternMismatch {
-                job: job.name.clone(),
-                name: name.clone(),
-                value: shorten(value),
-                pattern: format!("{:?}", schema.pattern_source.as_deref().unwrap_or("")),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Parses a job's `params` table as `[lane.jobs.<name>.params]` does, for other configuration
-/// files that allowlist jobs in the same form (the AWS dispatcher's). `field` is the table's
-/// dotted path, for errors.
-pub fn parse_param_schemas(
-    file: &str,
+fn parse_job(
+    ctx: &Fields,
+    name: &str,
+    table: &toml::Table,
     field: &str,
-    value: &toml::Value,
-) -> Result<BTreeMap<String, ParamSchema>, ConfigError> {
-    Ctx { file }.params(value, field)
-}
-
-/// Whether `name` is a valid parameter (environment variable) name: `[A-Z_][A-Z0-9_]*`.
-pub fn valid_param_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'A'..=b'Z' | b'_'))
-        && bytes.all(|b| matches!(b, b'A'..=b'Z' | b'0'..=b'9' | b'_'))
-}
-
-/// Whether `name` may name a job: 1 to 64 of `A-Z a-z 0-9 _ . -`, starting with a letter or
-/// digit (the same rule for the local lane and the AWS dispatcher).
-pub fn valid_job_name(name: &str) -> bool {
-    name.len() <= 64
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-/// A value for a message: escaped, and cut to 64 characters so that a huge value cannot
-/// flood a log line.
-fn shorten(value: &str) -> String {
-    const LIMIT: usize = 64;
-    if value.chars().count() <= LIMIT {
-        format!("{value:?}")
-    } else {
-        let head: String = value.chars().take(LIMIT).collect();
-        format!("{head:?}… ({} characters)", value.chars().count())
-    }
-}
-
-struct Ctx<'a> {
-    file: &'a str,
-}
-
-impl Ctx<'_> {
-    fn err(&self, field: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.file.to_string(),
-            field: field.to_string(),
-            message: message.into(),
+) -> Result<JobConfig, ConfigError> {
+    ctx.known_keys(
+        table,
+        field,
+        &["command", "timeout_secs", "params", "env", "pass_env"],
+    )?;
+    let command_field = format!("{field}.command");
+    let command = match table.get("command") {
+        None => {
+            return Err(ctx.err(
+                &command_field,
+                "is required (the program and its arguments)",
+            ));
         }
-    }
-
-    fn table<'t>(
-        &self,
-        value: &'t toml::Value,
-        field: &str,
-    ) -> Result<&'t toml::Table, ConfigError> {
-        value
-            .as_table()
-            .ok_or_else(|| self.err(field, format!("must be a table, not {}", value.type_str())))
-    }
-
-    fn known_keys(
-        &self,
-        table: &toml::Table,
-        field: &str,
-        known: &[&str],
-    ) -> Result<(), ConfigError> {
-        match table.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(key) => Err(self.err(
-                &format!("{field}.{key}"),
-                format!("unknown key `{key}` (known keys: {})", known.join(", ")),
-            )),
-            None => Ok(()),
+        Some(value) => ctx.string_list(value, &command_field)?,
+    };
+    match command.first() {
+        None => return Err(ctx.err(&command_field, "must name a program")),
+        Some(program) if program.is_empty() => {
+            return Err(ctx.err(
+                &format!("{command_field}[0]"),
+                "the program must not be empty",
+            ));
         }
+        Some(_) => {}
     }
-
-    fn opt_string(
-        &self,
-        table: &toml::Table,
-        key: &str,
-        field: &str,
-    ) -> Result<Option<String>, ConfigError> {
-        match table.get(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => {
-                Err(self.err(field, format!("must be a string, not {}", other.type_str())))
-            }
-        }
+    if let Some(i) = command.iter().position(|arg| arg.contains('\0')) {
+        return Err(ctx.err(&format!("{command_field}[{i}]"), "contains a NUL byte"));
     }
-
-    fn opt_positive(
-        &self,
-        table: &toml::Table,
-        key: &str,
-        field: &str,
-    ) -> Result<Option<u64>, ConfigError> {
-        match table.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Integer(n)) if *n > 0 => Ok(Some(n.unsigned_abs())),
-            Some(toml::Value::Integer(n)) => {
-                Err(self.err(field, format!("must be a positive integer, not {n}")))
-            }
-            Some(other) => Err(self.err(
-                field,
-                format!("must be a positive integer, not {}", other.type_str()),
-            )),
-        }
-    }
-
-    fn string_list(&self, value: &toml::Value, field: &str) -> Result<Vec<String>, ConfigError> {
-        let array = value.as_array().ok_or_else(|| {
-            self.err(
-                field,
-                format!("must be an array of strings, not {}", value.type_str()),
-            )
-        })?;
-        array
-            .iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                toml::Value::String(s) => Ok(s.clone()),
-                other => Err(self.err(
-                    &format!("{field}[{i}]"),
-                    format!("must be a string, not {}", other.type_str()),
-                )),
-            })
-            .collect()
-    }
-
-    fn job(&self, name: &str, table: &toml::Table, field: &str) -> Result<JobConfig, ConfigError> {
-        self.known_keys(
-            table,
-            field,
-            &["command", "timeout_secs", "params", "env", "pass_env"],
-        )?;
-        let command_field = format!("{field}.command");
-        let command = match table.get("command") {
-            None => {
-                return Err(self.err(
-                    &command_field,
-                    "is required (the program and its arguments)",
-                ));
-            }
-            Some(value) => self.string_list(value, &command_field)?,
-        };
-        match command.first() {
-            None => return Err(self.err(&command_field, "must name a program")),
-            Some(program) if program.is_empty() => {
-                return Err(self.err(
-                    &format!("{command_field}[0]"),
-                    "the program must not be empty",
-                ));
-            }
-            Some(_) => {}
-        }
-        if let Some(i) = command.iter().position(|arg| arg.contains('\0')) {
-            return Err(self.err(&format!("{command_field}[{i}]"), "contains a NUL byte"));
-        }
-        let timeout_secs = self
-            .opt_positive(table, "timeout_secs", &format!("{field}.timeout_secs"))?
-            .unwrap_or(DEFAULT_JOB_TIMEOUT_SECS);
-        let params = match table.get("params") {
-            Some(value) => self.params(value, &format!("{field}.params"))?,
-            None => BTreeMap::new(),
-        };
-        let mut env = BTreeMap::new();
-        if let Some(value) = table.get("env") {
-            let env_field = format!("{field}.env");
-            for (key, value) in self.table(value, &env_field)? {
-                let key_field = format!("{env_field}.{key}");
-                self.job_variable(key, &key_field, &params)?;
-                match value {
-                    toml::Value::String(text) if !text.contains('\0') => {
-                        env.insert(key.clone(), text.clone());
-                    }
-                    toml::Value::String(_) => {
-                        return Err(self.err(&key_field, "contains a NUL byte"));
-                    }
-                    other => {
-                        return Err(self.err(
-                            &key_field,
-                            format!("must be a string, not {}", other.type_str()),
-                        ));
-                    }
+    let timeout_secs = ctx
+        .opt_positive(table, "timeout_secs", &format!("{field}.timeout_secs"))?
+        .unwrap_or(DEFAULT_JOB_TIMEOUT_SECS);
+    let params = match table.get("params") {
+        Some(value) => ctx.params(value, &format!("{field}.params"))?,
+        None => BTreeMap::new(),
+    };
+    let mut env = BTreeMap::new();
+    if let Some(value) = table.get("env") {
+        let env_field = format!("{field}.env");
+        for (key, value) in ctx.table(value, &env_field)? {
+            let key_field = format!("{env_field}.{key}");
+            check_job_variable(ctx, key, &key_field, &params)?;
+            match value {
+                toml::Value::String(text) if !text.contains('\0') => {
+                    env.insert(key.clone(), text.clone());
+                }
+                toml::Value::String(_) => return Err(ctx.err(&key_field, "contains a NUL byte")),
+                other => {
+                    return Err(ctx.err(
+                        &key_field,
+                        format!("must be a string, not {}", other.type_str()),
+                    ));
                 }
             }
         }
-        let mut pass_env = Vec::new();
-        if let Some(value) = table.get("pass_env") {
+    }
+    let pass_env = match table.get("pass_env") {
+        None => Vec::new(),
+        Some(value) => {
             let pass_field = format!("{field}.pass_env");
-            for (i, name) in self
-                .string_list(value, &pass_field)?
-                .into_iter()
-                .enumerate()
-            {
+            let names = ctx.string_list(value, &pass_field)?;
+            for (i, name) in names.iter().enumerate() {
                 let name_field = format!("{pass_field}[{i}]");
-                self.job_variable(&name, &name_field, &params)?;
-                if env.contains_key(&name) {
-                    return Err(self.err(
+                check_job_variable(ctx, name, &name_field, &params)?;
+                if env.contains_key(name) {
+                    return Err(ctx.err(
                         &name_field,
                         format!("{name} is also set in {field}.env; keep one"),
                     ));
                 }
-                pass_env.push(name);
             }
+            names
         }
-        Ok(JobConfig {
-            name: name.to_string(),
-            command,
-            timeout_secs,
-            params,
-            env,
-            pass_env,
-        })
-    }
+    };
+    Ok(JobConfig {
+        name: name.to_string(),
+        command,
+        timeout_secs,
+        params,
+        env,
+        pass_env,
+    })
+}
 
-    /// A variable a job's configuration names (`env`, `pass_env`): an environment variable
-    /// name, not the lane's own (`AIRLOCK_`), and not a parameter, whose value the request
-    /// decides and which must not be overridden behind the allowlist's back.
-    fn job_variable(
-        &self,
-        name: &str,
-        field: &str,
-        params: &BTreeMap<String, ParamSchema>,
-    ) -> Result<(), ConfigError> {
-        let mut bytes = name.bytes();
-        let is_variable_name = matches!(bytes.next(), Some(b'A'..=b'Z' | b'a'..=b'z' | b'_'))
-            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !is_variable_name {
-            return Err(self.err(
-                field,
-                "variable names are environment variable names: [A-Za-z_][A-Za-z0-9_]*",
-            ));
-        }
-        if name.starts_with("AIRLOCK_") {
-            return Err(self.err(
-                field,
-                "names starting with AIRLOCK_ are reserved for the lane (AIRLOCK_REQUEST_ID, AIRLOCK_JOB, the runner's settings)",
-            ));
-        }
-        if params.contains_key(name) {
-            return Err(self.err(
-                field,
-                format!("{name} is a parameter of the job; the request sets it"),
-            ));
-        }
-        Ok(())
+/// A variable a job's configuration names (`env`, `pass_env`): an environment variable name,
+/// not the lane's own (`AIRLOCK_`), and not a parameter (whose value the request decides).
+fn check_job_variable(
+    ctx: &Fields,
+    name: &str,
+    field: &str,
+    params: &BTreeMap<String, ParamSchema>,
+) -> Result<(), ConfigError> {
+    if !valid_param_name(name) {
+        return Err(ctx.err(
+            field,
+            format!("{name:?} is not an environment variable name: [A-Z_][A-Z0-9_]*"),
+        ));
     }
-
-    fn params(
-        &self,
-        value: &toml::Value,
-        params_field: &str,
-    ) -> Result<BTreeMap<String, ParamSchema>, ConfigError> {
-        let mut params = BTreeMap::new();
-        {
-            for (param, spec) in self.table(value, params_field)? {
-                let field = format!("{params_field}.{param}");
-                if !valid_param_name(param) {
-                    return Err(self.err(
-                        &field,
-                        "parameter names are environment variable names: [A-Z_][A-Z0-9_]*",
-                    ));
-                }
-                if param.starts_with("AIRLOCK_") {
-                    return Err(self.err(
-                        &field,
-                        "names starting with AIRLOCK_ are reserved for the lane (AIRLOCK_REQUEST_ID, AIRLOCK_JOB, the runner's settings)",
-                    ));
-                }
-                params.insert(
-                    param.clone(),
-                    self.param(self.table(spec, &field)?, &field)?,
-                );
-            }
-        }
-        Ok(params)
+    if name.starts_with("AIRLOCK_") {
+        return Err(ctx.err(
+            field,
+            format!("{name}: names starting with AIRLOCK_ are the lane's own"),
+        ));
     }
-
-    fn param(&self, table: &toml::Table, field: &str) -> Result<ParamSchema, ConfigError> {
-        self.known_keys(table, field, &["enum", "pattern", "max_len"])?;
-        let allowed = match table.get("enum") {
-            None => None,
-            Some(value) => {
-                let values = self.string_list(value, &format!("{field}.enum"))?;
-                if values.is_empty() {
-                    return Err(self.err(&format!("{field}.enum"), "must list at least one value"));
-                }
-                Some(values)
-            }
-        };
-        let pattern_source = self.opt_string(table, "pattern", &format!("{field}.pattern"))?;
-        let pattern = match &pattern_source {
-            None => None,
-            Some(source) => Some(Regex::new(&format!("^(?:{source})$")).map_err(|e| {
-                // The regex error is multi-line (it draws the pattern); one line reads better.
-                let detail = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-                self.err(field, format!("pattern is not a valid regex: {detail}"))
-            })?),
-        };
-        let max_len = match table.get("max_len") {
-            None => DEFAULT_PARAM_MAX_LEN,
-            Some(toml::Value::Integer(n)) if *n > 0 => usize::try_from(*n).unwrap_or(usize::MAX),
-            Some(other) => {
-                return Err(self.err(
-                    &format!("{field}.max_len"),
-                    format!("must be a positive integer, not {other}"),
-                ));
-            }
-        };
-        let schema = ParamSchema {
-            allowed,
-            pattern_source,
-            pattern,
-            max_len,
-        };
-        // An enum value the other constraints refuse can never be sent: a mistake in the file.
-        if let Some(allowed) = &schema.allowed {
-            let probe = JobConfig {
-                name: String::new(),
-                command: Vec::new(),
-                timeout_secs: 1,
-                params: BTreeMap::from([("P".to_string(), schema.clone())]),
-                env: BTreeMap::new(),
-                pass_env: Vec::new(),
-            };
-            for value in allowed {
-                let params = BTreeMap::from([("P".to_string(), value.clone())]);
-                if validate_params(&probe, &params).is_err() {
-                    return Err(self.err(
-                        &format!("{field}.enum"),
-                        format!("value {value:?} breaks the parameter's own pattern, max_len or has a NUL"),
-                    ));
-                }
-            }
-        }
-        Ok(schema)
+    if params.contains_key(name) {
+        return Err(ctx.err(
+            field,
+            format!("{name} is a parameter of the job; a request sets it"),
+        ));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -848,26 +501,6 @@ enum = ["hello", "bonjour"]
                 "airlock.toml: lane.jobs.hello.timeout_secs: must be a positive integer, not 0",
             ),
             (
-                "[lane.jobs.hello]\ncommand = [\"x\"]\nenv = { AIRLOCK_JOB = \"x\" }\n",
-                "airlock.toml: lane.jobs.hello.env.AIRLOCK_JOB: names starting with AIRLOCK_ are reserved for the lane (AIRLOCK_REQUEST_ID, AIRLOCK_JOB, the runner's settings)",
-            ),
-            (
-                "[lane.jobs.hello]\ncommand = [\"x\"]\nenv = { TF = 1 }\n",
-                "airlock.toml: lane.jobs.hello.env.TF: must be a string, not integer",
-            ),
-            (
-                "[lane.jobs.hello]\ncommand = [\"x\"]\npass_env = [\"A-B\"]\n",
-                "airlock.toml: lane.jobs.hello.pass_env[0]: variable names are environment variable names: [A-Za-z_][A-Za-z0-9_]*",
-            ),
-            (
-                "[lane.jobs.hello]\ncommand = [\"x\"]\nenv = { K = \"v\" }\npass_env = [\"K\"]\n",
-                "airlock.toml: lane.jobs.hello.pass_env[0]: K is also set in lane.jobs.hello.env; keep one",
-            ),
-            (
-                "[lane.jobs.hello]\ncommand = [\"x\"]\npass_env = [\"ENV\"]\n[lane.jobs.hello.params.ENV]\nmax_len = 4\n",
-                "airlock.toml: lane.jobs.hello.pass_env[0]: ENV is a parameter of the job; the request sets it",
-            ),
-            (
                 "[lane]\nwatchdog_secs = \"2m\"\n",
                 "airlock.toml: lane.watchdog_secs: must be a positive integer, not string",
             ),
@@ -898,77 +531,41 @@ enum = ["hello", "bonjour"]
         }
     }
 
-    fn hello() -> JobConfig {
-        parse(GOOD)
-            .expect("valid")
-            .jobs
-            .remove("hello")
-            .expect("hello")
-    }
-
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
-    fn params_are_checked_against_the_schema() {
-        let job = hello();
-        assert_eq!(validate_params(&job, &params(&[])), Ok(()));
-        assert_eq!(
-            validate_params(
-                &job,
-                &params(&[
-                    ("EXIT_CODE", "42"),
-                    ("GREETING", "bonjour"),
-                    ("NOTE", "any thing")
-                ])
+    fn a_job_names_the_variables_it_gets() {
+        let config = parse(
+            "[lane.jobs.tf]\ncommand = [\"terraform\"]\nenv = { TF_IN_AUTOMATION = \"1\" }\npass_env = [\"KUBECONFIG\"]\n",
+        )
+        .expect("valid");
+        let job = config.job("tf").expect("job");
+        assert_eq!(job.env["TF_IN_AUTOMATION"], "1");
+        assert_eq!(job.pass_env, ["KUBECONFIG"]);
+        let cases: &[(&str, &str)] = &[
+            (
+                "pass_env = [\"aws_key\"]",
+                "airlock.toml: lane.jobs.tf.pass_env[0]: \"aws_key\" is not an environment variable name",
             ),
-            Ok(())
-        );
-        let err = |pairs: &[(&str, &str)]| {
-            validate_params(&job, &params(pairs))
-                .expect_err("refused")
-                .to_string()
-        };
-        assert_eq!(
-            err(&[("COLOUR", "red")]),
-            "job hello: unknown parameter \"COLOUR\" (the job accepts: EXIT_CODE, GREETING, NOTE)"
-        );
-        assert_eq!(
-            err(&[("GREETING", "hi")]),
-            "job hello: parameter GREETING: value \"hi\" is not one of [\"hello\", \"bonjour\"]"
-        );
-        // The pattern is anchored: a matching substring is not enough.
-        assert_eq!(
-            err(&[("EXIT_CODE", "4x")]),
-            "job hello: parameter EXIT_CODE: value \"4x\" does not match the pattern \"[0-9]{1,3}\""
-        );
-        assert!(err(&[("EXIT_CODE", "1\n2")]).contains("does not match"));
-        assert_eq!(
-            err(&[("EXIT_CODE", "1234")]),
-            "job hello: parameter EXIT_CODE: value is 4 characters long, the limit is 3"
-        );
-        assert_eq!(
-            err(&[("NOTE", "a\0b")]),
-            "job hello: parameter NOTE: value contains a NUL byte"
-        );
-        let long = "x".repeat(DEFAULT_PARAM_MAX_LEN + 1);
-        assert!(err(&[("NOTE", &long)]).contains("the limit is 1024"));
-        // Long values are cut in messages.
-        let huge = "y".repeat(500);
-        assert!(err(&[("GREETING", &huge)]).len() < 200);
-    }
-
-    #[test]
-    fn param_names_are_environment_names() {
-        for good in ["A", "_", "EXIT_CODE", "X9", "_9"] {
-            assert!(valid_param_name(good), "{good}");
-        }
-        for bad in ["", "9X", "exit", "A-B", "A B", "É"] {
-            assert!(!valid_param_name(bad), "{bad}");
+            (
+                "pass_env = [\"AIRLOCK_JOB\"]",
+                "airlock.toml: lane.jobs.tf.pass_env[0]: AIRLOCK_JOB: names starting with AIRLOCK_",
+            ),
+            (
+                "env = { MODE = \"x\" }\n[lane.jobs.tf.params.MODE]",
+                "airlock.toml: lane.jobs.tf.env.MODE: MODE is a parameter of the job",
+            ),
+            (
+                "env = { HOME = 3 }",
+                "airlock.toml: lane.jobs.tf.env.HOME: must be a string, not integer",
+            ),
+            (
+                "env = { A = \"1\" }\npass_env = [\"A\"]",
+                "airlock.toml: lane.jobs.tf.pass_env[0]: A is also set in lane.jobs.tf.env",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let text = format!("[lane.jobs.tf]\ncommand = [\"terraform\"]\n{extra}\n");
+            let error = parse(&text).expect_err(&text).to_string();
+            assert!(error.starts_with(expected), "{text:?}\n  gave {error}");
         }
     }
 }

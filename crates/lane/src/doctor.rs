@@ -30,8 +30,8 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::checks::codes;
 use crate::transport::{FeedbackSource, RequestSigner, RequestSink, TransportError};
+use airlock_admission::codes;
 
 /// The probe's parameter: no job can accept it, so the probe can never run.
 pub const PROBE_PARAM: &str = "AIRLOCK_DOCTOR_PROBE";
@@ -458,19 +458,22 @@ mod tests {
         let probe = probe_request("web", now);
         assert_eq!(probe.job, "web");
         assert!(probe.request_id.starts_with("airlock-doctor-"));
-        assert!(crate::checks::valid_request_id(&probe.request_id));
-        let refusal = crate::checks::check_window(probe.issued_at, probe.expires_at, now)
-            .expect_err("expired");
+        assert!(airlock_admission::checks::valid_request_id(
+            &probe.request_id
+        ));
+        let refusal =
+            airlock_admission::checks::check_window(probe.issued_at, probe.expires_at, now)
+                .expect_err("expired");
         assert_eq!(refusal.code, codes::EXPIRED);
         // Even a clock 59 minutes behind sees it expired.
         let behind = now - time::Duration::minutes(59);
         assert_eq!(
-            crate::checks::check_window(probe.issued_at, probe.expires_at, behind)
+            airlock_admission::checks::check_window(probe.issued_at, probe.expires_at, behind)
                 .expect_err("expired")
                 .code,
             codes::EXPIRED
         );
-        crate::checks::check_nonce_format(&probe.nonce).expect("a valid nonce");
+        airlock_admission::checks::check_nonce_format(&probe.nonce).expect("a valid nonce");
         assert!(probe.params.contains_key(PROBE_PARAM));
         // No job's schema can hold it: the configuration refuses AIRLOCK_ parameters.
         let config = crate::config::LaneConfig::parse(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_lane::config::LaneConfig;
-use airlock_lane::local::dispatch::{DispatchOutcome, DispatcherSettings, LocalDispatcher, codes};
+use airlock_lane::local::dispatch::{Decision, DispatcherSettings, LocalDispatcher, codes};
 use airlock_lane::local::signer::LocalSigner;
 use airlock_lane::local::{LocalLane, LocalQueue};
 use airlock_lane::transport::{FeedbackSource, RequestSigner, RequestSink};
@@ -91,7 +91,7 @@ impl Lane {
     }
 
     /// Publishes an envelope and dispatches it.
-    async fn dispatch(&self, envelope: &str) -> DispatchOutcome {
+    async fn dispatch(&self, envelope: &str) -> Decision {
         self.lane
             .requests()
             .publish(envelope)
@@ -101,6 +101,7 @@ impl Lane {
             .dispatch_once(Duration::ZERO)
             .await
             .expect("dispatch")
+            .expect("the request was taken")
     }
 
     /// Every feedback message now in the queue (and deletes them).
@@ -186,18 +187,19 @@ fn sign_cancel(signer: &LocalSigner, request_id: &str) -> String {
 /// `request_id`'s feedback (or none when `notified` is false).
 async fn assert_refused(
     lane: &Lane,
-    outcome: DispatchOutcome,
+    outcome: Decision,
     request_id: Option<&str>,
     code: &str,
     reason_part: &str,
     notified: bool,
 ) {
     match &outcome {
-        DispatchOutcome::Rejected {
+        Decision::Rejected {
             request_id: got_id,
             code: got_code,
             reason,
             notified: got_notified,
+            ..
         } => {
             assert_eq!(got_id.as_deref(), request_id, "{outcome:?}");
             assert_eq!(*got_code, code, "{outcome:?}");
@@ -360,7 +362,7 @@ async fn every_refusal_code_is_reachable_from_a_crafted_envelope() {
     let first = request("r-first", &[("MODE", "quick")]);
     assert!(matches!(
         lane.dispatch(&sign_deploy(signer, &first)).await,
-        DispatchOutcome::Started { .. }
+        Decision::Started { .. }
     ));
     lane.dispatcher.wait_for_jobs().await;
     lane.feedback().await;
@@ -381,7 +383,7 @@ async fn every_refusal_code_is_reachable_from_a_crafted_envelope() {
     let outcome = lane.dispatch(&sign_deploy(signer, &first)).await;
     assert_eq!(
         outcome,
-        DispatchOutcome::Duplicate {
+        Decision::Duplicate {
             request_id: "r-first".into()
         }
     );
@@ -409,12 +411,12 @@ async fn every_refusal_code_is_reachable_from_a_crafted_envelope() {
         outcome,
         Some("r-unknown-job"),
         codes::UNKNOWN_JOB,
-        "\"rm-rf\" is not in this lane's [lane.jobs] (configured: hello)",
+        "\"rm-rf\" is not in this lane's allowlist, [lane.jobs] (configured: hello)",
         true,
     )
     .await;
 
-    // bad_params: an undeclared parameter, a value outside the schema, an image.
+    // bad_params: an undeclared parameter, a value outside the schema.
     let outcome = lane
         .dispatch(&sign_deploy(
             signer,
@@ -451,12 +453,13 @@ async fn every_refusal_code_is_reachable_from_a_crafted_envelope() {
             .expect("image"),
     );
     let outcome = lane.dispatch(&sign_deploy(signer, &with_image)).await;
+    // bad_image: a local job takes no image (it runs its command on this machine).
     assert_refused(
         &lane,
         outcome,
         Some("r-image"),
-        codes::BAD_PARAMS,
-        "image",
+        codes::BAD_IMAGE,
+        "is not allowed for job hello (allowed: none)",
         true,
     )
     .await;
@@ -468,7 +471,12 @@ async fn an_accepted_request_runs_the_runner_with_its_parameters() {
     let mut accepted = request("r-run", &[("MODE", "quick"), ("EXIT_CODE", "42")]);
     accepted.timeout_secs = Some(30);
     let outcome = lane.dispatch(&sign_deploy(&lane.signer, &accepted)).await;
-    let DispatchOutcome::Started { request_id, pid } = outcome else {
+    let Decision::Started {
+        request_id,
+        task_arn,
+        ..
+    } = outcome
+    else {
         panic!("expected Started, got {outcome:?}");
     };
     assert_eq!(request_id, "r-run");
@@ -485,7 +493,7 @@ async fn an_accepted_request_runs_the_runner_with_its_parameters() {
                 job: "hello".into()
             },
             &FeedbackBody::Started {
-                task: format!("local pid {pid}")
+                task: task_arn.clone()
             },
         ]
     );
@@ -519,12 +527,18 @@ async fn an_accepted_request_runs_the_runner_with_its_parameters() {
         "EXIT_CODE=42",
         "AIRLOCK_REQUEST_ID=r-run",
         "AIRLOCK_JOB=hello",
+        "AIRLOCK_DEADLINE=30",
+        &format!("AIRLOCK_FEEDBACK=sqlite:{db}?queue=feedback"),
     ] {
         assert!(
             env.lines().any(|l| l == line),
             "{line} missing from the job's environment"
         );
     }
+    // Nothing of this test process's environment but the base reaches the job: cargo sets
+    // CARGO_PKG_NAME for every test.
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    assert!(!env.contains("CARGO_PKG_NAME="), "{env}");
     let cwd = std::fs::read_to_string(run.join("cwd")).expect("cwd");
     assert_eq!(
         Path::new(cwd.trim()).canonicalize().expect("cwd"),
@@ -536,7 +550,7 @@ async fn an_accepted_request_runs_the_runner_with_its_parameters() {
     greedy.timeout_secs = Some(86_400);
     assert!(matches!(
         lane.dispatch(&sign_deploy(&lane.signer, &greedy)).await,
-        DispatchOutcome::Started { .. }
+        Decision::Started { .. }
     ));
     lane.dispatcher.wait_for_jobs().await;
     let argv = std::fs::read_to_string(lane.run_dir("r-greedy").join("argv")).expect("argv");
@@ -552,7 +566,7 @@ async fn a_busy_lane_refuses_a_second_deploy_until_the_first_is_cancelled() {
             &request("r-long-job", &[("MODE", "wait")]),
         ))
         .await;
-    let DispatchOutcome::Started { pid, .. } = outcome else {
+    let Decision::Started { task_arn, .. } = outcome else {
         panic!("expected Started, got {outcome:?}");
     };
     // Wait until the stand-in has set its SIGTERM trap.
@@ -604,9 +618,9 @@ async fn a_busy_lane_refuses_a_second_deploy_until_the_first_is_cancelled() {
         .await;
     assert_eq!(
         outcome,
-        DispatchOutcome::Cancelled {
+        Decision::Cancelled {
             request_id: "r-long-job".into(),
-            pid
+            task_arn
         }
     );
     let finished = lane.dispatcher.wait_for_jobs().await;
@@ -620,7 +634,7 @@ async fn a_busy_lane_refuses_a_second_deploy_until_the_first_is_cancelled() {
         .dispatch(&sign_cancel(&lane.signer, "r-long-job"))
         .await;
     assert!(
-        matches!(outcome, DispatchOutcome::CancelIgnored { .. }),
+        matches!(outcome, Decision::CancelIgnored { .. }),
         "{outcome:?}"
     );
 
@@ -631,10 +645,7 @@ async fn a_busy_lane_refuses_a_second_deploy_until_the_first_is_cancelled() {
             &request("r-third", &[("MODE", "quick")]),
         ))
         .await;
-    assert!(
-        matches!(outcome, DispatchOutcome::Started { .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, Decision::Started { .. }), "{outcome:?}");
     lane.dispatcher.wait_for_jobs().await;
 }
 
@@ -647,10 +658,7 @@ async fn a_runner_killed_by_a_signal_is_reported_and_frees_the_lane() {
             &request("r-dies", &[("MODE", "die")]),
         ))
         .await;
-    assert!(
-        matches!(outcome, DispatchOutcome::Started { .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, Decision::Started { .. }), "{outcome:?}");
     lane.dispatcher.wait_for_jobs().await;
     let feedback = lane.feedback().await;
     let stopped = feedback
@@ -674,10 +682,7 @@ async fn a_runner_killed_by_a_signal_is_reported_and_frees_the_lane() {
             &request("r-next", &[("MODE", "quick")]),
         ))
         .await;
-    assert!(
-        matches!(outcome, DispatchOutcome::Started { .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, Decision::Started { .. }), "{outcome:?}");
     lane.dispatcher.wait_for_jobs().await;
 }
 
@@ -699,15 +704,24 @@ async fn a_runner_that_cannot_start_is_reported() {
     let outcome = lane
         .dispatch(&sign_deploy(&signer, &request("r-nobin", &[])))
         .await;
+    // As a task ECS cannot place: Accepted went out, then the refusal saying why.
     assert!(
-        matches!(outcome, DispatchOutcome::SpawnFailed { .. }),
+        matches!(&outcome, Decision::Rejected { code, notified: true, .. } if *code == codes::RUN_TASK_FAILED),
         "{outcome:?}"
     );
     let feedback = lane.feedback().await;
     assert!(matches!(feedback[0].body, FeedbackBody::Accepted { .. }));
     assert!(
-        matches!(&feedback[1].body, FeedbackBody::TaskStopped { stop_code, reason, .. } if stop_code == "SpawnFailed" && reason.contains("no-such-airlock")),
+        matches!(&feedback[1].body, FeedbackBody::Rejected { code, reason } if code == codes::RUN_TASK_FAILED && reason.contains("no-such-airlock")),
         "{feedback:?}"
+    );
+    // The lane is free again.
+    let outcome = lane
+        .dispatch(&sign_deploy(&signer, &request("r-nobin-2", &[])))
+        .await;
+    assert!(
+        matches!(&outcome, Decision::Rejected { code, .. } if *code == codes::RUN_TASK_FAILED),
+        "{outcome:?}"
     );
 }
 

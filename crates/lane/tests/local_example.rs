@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use airlock_lane::config::{LaneConfig, validate_params};
+use airlock_lane::config::LaneConfig;
 
 fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/lane")
@@ -18,9 +18,9 @@ fn the_example_configuration_is_valid() {
         ("EXIT_CODE".to_string(), "3".to_string()),
         ("GREETING".to_string(), "bonjour".to_string()),
     ]);
-    assert_eq!(validate_params(hello, &ok), Ok(()));
+    assert_eq!(hello.validate_params(&ok), Ok(()));
     let bad = BTreeMap::from([("EXIT_CODE".to_string(), "three".to_string())]);
-    assert!(validate_params(hello, &bad).is_err());
+    assert!(hello.validate_params(&bad).is_err());
     assert!(config.local.db.ends_with(".airlock/lane.db"));
 }
 

@@ -1,36 +1,24 @@
-//! The local dispatcher: takes signed requests from the lane file, checks them exactly as
-//! the AWS dispatcher does, and runs accepted jobs as `airlock run` subprocesses.
+//! The local dispatcher: takes signed requests from the lane file and decides them with the
+//! admission core the AWS dispatcher uses ([`airlock_admission::Admission`]; the check order,
+//! the replay handling and who hears of a refusal are written on its `handle_envelope`). This
+//! module is only the local lane's ports: the lane file for nonces, the lane lock, accepted
+//! requests and feedback, and `airlock run` subprocesses for tasks.
 //!
-//! For each request, in order (the first failing check refuses it):
-//! 1. the envelope parses (`bad_envelope`) and has a known version (`unsupported_version`);
-//! 2. it is signed by this lane's key (`unknown_key`) and the signature holds
-//!    (`bad_signature`);
-//! 3. its validity window is sane (`bad_envelope`), at most 15 minutes long
-//!    (`window_too_long`), started no more than 60 s in the future (`not_yet_valid`) and has
-//!    not ended (`expired`);
-//! 4. its nonce was never seen (`replayed`);
-//! 5. the job is in `[lane.jobs]` (`unknown_job`) and the parameters fit its schema
-//!    (`bad_params`);
-//! 6. no other request holds the lane (`lane_busy`).
-//!
-//! An accepted deploy gets `Accepted` and `Started{task: "local pid <pid>"}` (seq 0) in the
-//! feedback queue and runs as
-//! `<airlock> run --request-id <id> --feedback sqlite:<db>?queue=<queue> --deadline <secs> -- <command>`
-//! in an environment built from nothing, as a Fargate task's is ([`job_environment`]): the
-//! caller's `PATH HOME TMPDIR LANG LC_ALL TZ`, the job's `env` and `pass_env`, the
-//! parameters, `AIRLOCK_REQUEST_ID` and `AIRLOCK_JOB`; the configuration file's directory is
-//! its working directory. Nothing else of the caller's environment (its AWS credentials
-//! above all) reaches the job. The lane lock is released when
-//! the runner exits. A verified `CancelRequest` for the running request sends SIGTERM to the
-//! runner, which forwards it to the job.
-//!
-//! Refusals and who hears of them: a refusal of a deploy request goes to the feedback queue
-//! as `Rejected{code, reason}`, addressed to the request id in the payload (read before the
-//! signature is checked, for addressing only). It is never addressed to a request that was
-//! accepted: a duplicate delivery or a forged envelope naming a running deployment must not
-//! make that deployment's follower give up. A second delivery of an envelope already
-//! handled (same nonce, same request) is dropped silently. Refused cancels are only logged:
-//! the deployment they name is still running and its follower must keep following.
+//! What is local about it:
+//! - an accepted deploy runs as
+//!   `<airlock> run --request-id <id> --feedback sqlite:<db>?queue=<queue> --deadline <secs> -- <command>`
+//!   in the configuration file's directory, with [`job_environment`] as its whole environment:
+//!   nothing else of the caller's environment (AWS credentials included) reaches the job;
+//! - the follower hears `Started{task: "local pid <pid>"}`; a runner that cannot be spawned is
+//!   `run_task_failed`, as a task ECS cannot place;
+//! - the lane lock is held by a process (the dispatcher, then the runner): a lock whose holder
+//!   is gone is stale and taken over, and the runner's exit releases it. A runner killed by a
+//!   signal could not send `Finished`, so the follower gets `TaskStopped{stop_code:
+//!   "RunnerKilled"}`, as ECS reports a task that died;
+//! - a cancel sends SIGTERM to the runner, which forwards it to the job;
+//! - the one feedback queue serves every job, so a refusal can be told to any request whose id
+//!   can be read, even one naming an unknown job (on AWS that has no queue to be told through);
+//! - there is no registry: a job takes no image, so a request naming one is `bad_image`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -39,56 +27,37 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_protocol::signing::VerifiedRequest;
-use airlock_protocol::{CancelRequest, DeployRequest, Feedback, FeedbackBody};
+use airlock_admission::audit::AuditRecord;
+use airlock_admission::params::ParamSchema;
+use airlock_admission::ports::{
+    ImageScan, LaneLock, Launch, LockOutcome, NonceClaim, NonceOutcome, PortError, Ports,
+    RunTaskOutcome, TaskOwner,
+};
+use airlock_admission::{Admission, AllowedJob, Allowlist};
+use airlock_protocol::{Feedback, FeedbackBody, ImageRef};
 use p256::ecdsa::VerifyingKey;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use time::format_description::well_known::Rfc3339;
+
+pub use airlock_admission::Decision;
+pub use airlock_admission::checks::{MAX_CLOCK_SKEW, MAX_WINDOW, codes};
 
 use super::{LocalLane, LocalQueue, LocalRequests, SqliteDestination, TakenRequest, now_ms};
-pub use crate::checks::{MAX_CLOCK_SKEW, MAX_WINDOW, codes};
-use crate::checks::{
-    Refusal, check_nonce_format, check_window, now, refuse, unverified_addressee, verify_envelope,
-};
-use crate::config::{JobConfig, LaneConfig, validate_params};
+use crate::config::{JobConfig, LaneConfig};
 use crate::transport::{FeedbackSink, TransportError};
 
-/// What every local job gets from the caller's environment: what it takes to be found and
-/// run (`PATH`), to find its user's files (`HOME`, `TMPDIR`) and to read and print text and
-/// times (`LANG`, `LC_ALL`, `TZ`). A Fargate task gets these from its image. Anything else a
-/// job needs is named in its configuration (`env`, `pass_env`).
+/// The caller's variables every local job gets, when they are set: what any program needs to
+/// be found and run (`PATH`), to find its user's files (`HOME`, `TMPDIR`) and to read and
+/// print text and times (`LANG`, `LC_ALL`, `TZ`). A Fargate task gets these from its image.
+/// Anything else a job needs is named in its configuration (`env`, `pass_env`).
 pub const BASE_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"];
 
-/// The whole environment of a local job's runner (and so of the job), from nothing: the
-/// caller's [`BASE_ENV`] and `pass_env` variables that are set (`caller` looks one up), then
-/// the job's `env`, then the request's parameters and the lane's own variables, which no
-/// configuration can override (the configuration refuses such names, too).
-pub fn job_environment(
-    job: &JobConfig,
-    params: &BTreeMap<String, String>,
-    request_id: &str,
-    caller: impl Fn(&str) -> Option<OsString>,
-) -> BTreeMap<OsString, OsString> {
-    let mut environment = BTreeMap::new();
-    for name in BASE_ENV
-        .iter()
-        .copied()
-        .chain(job.pass_env.iter().map(String::as_str))
-    {
-        if let Some(value) = caller(name) {
-            environment.insert(OsString::from(name), value);
-        }
-    }
-    for (name, value) in job.env.iter().chain(params) {
-        environment.insert(OsString::from(name), OsString::from(value));
-    }
-    environment.insert("AIRLOCK_REQUEST_ID".into(), request_id.into());
-    environment.insert("AIRLOCK_JOB".into(), job.name.clone().into());
-    environment
-}
-
-/// The lane lock's name in the lane file (one lock per file).
-pub const LANE_NAME: &str = "local";
+/// Where local tasks run, as the lane lock records it (ECS records the cluster).
+const LOCAL_CLUSTER: &str = "local";
+/// The "container" a local job runs in: the runner (ECS counts its name in the overrides).
+const LOCAL_CONTAINER: &str = "airlock-run";
+/// The lock lease the core computes is not used here (a local lock goes with its holder
+/// process), but the core asks for a grace.
+const LOCAL_LOCK_GRACE_SECS: u64 = 300;
 
 /// What the dispatcher needs besides the lane file.
 #[derive(Debug, Clone)]
@@ -105,70 +74,103 @@ pub struct DispatcherSettings {
     pub feedback_queue: String,
 }
 
-/// What one dispatch step did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DispatchOutcome {
-    /// No request arrived in time.
-    Idle,
-    /// The job's runner was started.
-    Started { request_id: String, pid: u32 },
-    /// The request was refused. `notified`: a `Rejected` message went to `request_id`'s
-    /// feedback (false when the request could not be addressed, was a cancel, or names an
-    /// accepted request).
-    Rejected {
-        request_id: Option<String>,
-        code: &'static str,
-        reason: String,
-        notified: bool,
-    },
-    /// A second delivery of an envelope already handled; dropped.
-    Duplicate { request_id: String },
-    /// SIGTERM was sent to the runner of `request_id`.
-    Cancelled { request_id: String, pid: u32 },
-    /// A valid cancel for a request that is not running here.
-    CancelIgnored { request_id: String, reason: String },
-    /// The request was accepted but its runner could not be started; the follower got
-    /// `TaskStopped{stop_code: "SpawnFailed"}`.
-    SpawnFailed { request_id: String, reason: String },
-}
-
 /// A failure of the dispatcher itself (not of a request): the lane file is unusable.
 pub type DispatchError = TransportError;
+
+/// One `[lane.jobs.<name>]` with the queue its followers read.
+pub struct LocalJob {
+    config: JobConfig,
+    queue: String,
+}
+
+impl AllowedJob for LocalJob {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+    fn params(&self) -> &BTreeMap<String, ParamSchema> {
+        &self.config.params
+    }
+    fn timeout_secs(&self) -> u64 {
+        self.config.timeout_secs
+    }
+    // No repositories, so no image: there is no registry here (the trait's defaults).
+    fn feedback_queue(&self) -> &str {
+        &self.queue
+    }
+    fn cluster(&self) -> &str {
+        LOCAL_CLUSTER
+    }
+    fn container(&self) -> &str {
+        LOCAL_CONTAINER
+    }
+}
+
+/// The local lane's key and `[lane.jobs]`. Its one feedback queue serves every job, so
+/// whoever sent a readable request id is listening there.
+fn allowlist(settings: &DispatcherSettings) -> Allowlist<LocalJob> {
+    let jobs = settings
+        .config
+        .jobs
+        .iter()
+        .map(|(name, job)| {
+            let job = LocalJob {
+                config: job.clone(),
+                queue: settings.feedback_queue.clone(),
+            };
+            (name.clone(), job)
+        })
+        .collect();
+    Allowlist {
+        keys: BTreeMap::from([(settings.key_id.clone(), settings.verifying_key)]),
+        keys_configured_in: "the local lane's key in [lane.local] key".into(),
+        jobs,
+        jobs_configured_in: "[lane.jobs]".into(),
+        lock_grace_secs: LOCAL_LOCK_GRACE_SECS,
+        shared_queue: Some(settings.feedback_queue.clone()),
+    }
+}
 
 struct RunningJob {
     request_id: String,
     handle: tokio::task::JoinHandle<std::io::Result<std::process::ExitStatus>>,
 }
 
+/// The admission core's ports on the lane file and `airlock run` subprocesses.
+pub struct LocalPorts {
+    lane: LocalLane,
+    feedback_queue: String,
+    airlock_binary: PathBuf,
+    base_dir: PathBuf,
+    running: tokio::sync::Mutex<Vec<RunningJob>>,
+}
+
 /// The local dispatcher. One per lane file is the normal setup, but several are safe: the
 /// lock, the nonces and the request table are in the file.
 pub struct LocalDispatcher {
-    lane: LocalLane,
+    admission: Admission<Allowlist<LocalJob>, LocalPorts>,
     requests: LocalRequests,
-    feedback: LocalQueue,
-    settings: DispatcherSettings,
-    /// The one trusted key, keyed by its id, as the shared checks take it.
-    keys: BTreeMap<String, VerifyingKey>,
-    running: tokio::sync::Mutex<Vec<RunningJob>>,
 }
 
 impl LocalDispatcher {
     pub fn new(lane: LocalLane, settings: DispatcherSettings) -> LocalDispatcher {
-        LocalDispatcher {
-            requests: lane.requests(),
-            feedback: lane.queue(&settings.feedback_queue),
-            keys: BTreeMap::from([(settings.key_id.clone(), settings.verifying_key)]),
-            lane,
-            settings,
+        let ports = LocalPorts {
+            feedback_queue: settings.feedback_queue.clone(),
+            airlock_binary: settings.airlock_binary.clone(),
+            base_dir: settings.config.base_dir.clone(),
             running: tokio::sync::Mutex::new(Vec::new()),
+            lane: lane.clone(),
+        };
+        LocalDispatcher {
+            admission: Admission::new(Arc::new(allowlist(&settings)), ports),
+            requests: lane.requests(),
         }
     }
 
-    /// Waits up to `wait` for one request and handles it.
-    pub async fn dispatch_once(&self, wait: Duration) -> Result<DispatchOutcome, DispatchError> {
+    /// Waits up to `wait` for one request and handles it (`None`: no request came).
+    pub async fn dispatch_once(&self, wait: Duration) -> Result<Option<Decision>, DispatchError> {
         match self.requests.take(wait).await? {
-            None => Ok(DispatchOutcome::Idle),
-            Some(taken) => self.handle(&taken).await,
+            None => Ok(None),
+            Some(taken) => self.handle(&taken).await.map(Some),
         }
     }
 
@@ -182,14 +184,14 @@ impl LocalDispatcher {
     ) -> Result<(), DispatchError> {
         tokio::pin!(shutdown);
         loop {
-            let outcome = match self.requests.take(Duration::ZERO).await {
-                Ok(Some(taken)) => self.handle(&taken).await,
-                Ok(None) => Ok(DispatchOutcome::Idle),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(DispatchOutcome::Idle) => {}
-                Ok(outcome) => tracing::debug!(?outcome, "dispatched a request"),
+            match self.requests.take(Duration::ZERO).await {
+                Ok(Some(taken)) => match self.handle(&taken).await {
+                    Ok(decision) => tracing::debug!(?decision, "dispatched a request"),
+                    // The request is lost, as an SNS message whose retries ran out: its
+                    // follower's watchdog reports it. The next one may fare better.
+                    Err(e) => tracing::error!(error = %e, "could not handle a request"),
+                },
+                Ok(None) => {}
                 Err(e) if e.retryable => tracing::warn!(error = %e, "lane file busy; retrying"),
                 Err(e) => return Err(e),
             }
@@ -204,7 +206,7 @@ impl LocalDispatcher {
     /// Waits for the runners started so far to exit; returns each request id with the
     /// runner's exit status.
     pub async fn wait_for_jobs(&self) -> Vec<(String, std::io::Result<std::process::ExitStatus>)> {
-        let jobs = std::mem::take(&mut *self.running.lock().await);
+        let jobs = std::mem::take(&mut *self.admission.ports().running.lock().await);
         let mut results = Vec::new();
         for job in jobs {
             let status = job
@@ -217,339 +219,71 @@ impl LocalDispatcher {
     }
 
     /// Handles one envelope (as taken from the request table).
-    pub async fn handle(&self, taken: &TakenRequest) -> Result<DispatchOutcome, DispatchError> {
-        let envelope = taken.envelope.as_str();
-        let (addressee, is_cancel) = unverified_addressee(envelope);
-        let verified = match verify_envelope(
-            envelope,
-            &self.keys,
-            "the local lane's key in [lane.local] key",
-        ) {
-            Ok(verified) => verified,
-            Err(refusal) => return self.refuse(addressee, is_cancel, refusal).await,
-        };
-        match verified {
-            VerifiedRequest::Deploy(request) => self.deploy(request).await,
-            VerifiedRequest::Cancel(request) => self.cancel(request).await,
-        }
-    }
-
-    async fn deploy(&self, request: DeployRequest) -> Result<DispatchOutcome, DispatchError> {
-        let id = Some(request.request_id.clone());
-        if let Err(refusal) = check_window(request.issued_at, request.expires_at, now()) {
-            return self.refuse(id, false, refusal).await;
-        }
-        if let Err(refusal) = check_nonce_format(&request.nonce) {
-            return self.refuse(id, false, refusal).await;
-        }
-        match self
-            .record_nonce(&request.nonce, &request.request_id, "deploy")
-            .await?
-        {
-            NonceCheck::Fresh => {}
-            NonceCheck::DuplicateDelivery => {
-                tracing::info!(request_id = %request.request_id, "dropped a second delivery of a request");
-                return Ok(DispatchOutcome::Duplicate {
-                    request_id: request.request_id,
-                });
-            }
-            NonceCheck::Reused(refusal) => return self.refuse(id, false, refusal).await,
-        }
-        let Some(job) = self.settings.config.job(&request.job) else {
-            let known: Vec<&str> = self
-                .settings
-                .config
-                .jobs
-                .keys()
-                .map(String::as_str)
-                .collect();
-            let reason = format!(
-                "job {:?} is not in this lane's [lane.jobs] (configured: {})",
-                request.job,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            );
-            return self
-                .refuse(id, false, refuse(codes::UNKNOWN_JOB, reason))
-                .await;
-        };
-        if let Some(image) = &request.image {
-            let reason = format!(
-                "image: the local lane runs the job's command on this machine and cannot run image {image}; omit --image"
-            );
-            return self
-                .refuse(id, false, refuse(codes::BAD_PARAMS, reason))
-                .await;
-        }
-        if let Err(e) = validate_params(job, &request.params) {
-            return self
-                .refuse(id, false, refuse(codes::BAD_PARAMS, e.to_string()))
-                .await;
-        }
-        let actor = request
-            .requester
-            .actor
-            .clone()
-            .unwrap_or_else(|| request.requester.ci.clone());
-        if let Err(refusal) = self.lock_lane(&request.request_id, &actor).await? {
-            return self.refuse(id, false, refusal).await;
-        }
-
-        let request_id = request.request_id.clone();
-        self.send(
-            &request_id,
-            FeedbackBody::Accepted {
-                job: job.name.clone(),
-            },
-        )
-        .await?;
-        let deadline = request
-            .timeout_secs
-            .map_or(job.timeout_secs, |asked| asked.clamp(1, job.timeout_secs));
-        let destination = SqliteDestination {
-            db: self.lane.path().to_path_buf(),
-            queue: self.settings.feedback_queue.clone(),
-        };
-        let mut command = tokio::process::Command::new(&self.settings.airlock_binary);
-        command
-            .arg("run")
-            .arg("--request-id")
-            .arg(&request_id)
-            .arg("--feedback")
-            .arg(destination.to_string())
-            .arg("--deadline")
-            .arg(deadline.to_string())
-            .arg("--")
-            .args(&job.command)
-            .env_clear()
-            .envs(job_environment(job, &request.params, &request_id, |name| {
-                std::env::var_os(name)
-            }))
-            .current_dir(&self.settings.config.base_dir)
-            .stdin(Stdio::null());
-        // The runner echoes the job's output to its own stdout for the task's log (CloudWatch
-        // on ECS). Here that copy goes to a log file beside the lane file, not to the terminal
-        // of the `airlock deploy` that started us, which prints the output from the feedback.
-        match runner_log(self.lane.path(), &request_id) {
-            Ok((out, err)) => {
-                command.stdout(out).stderr(err);
-            }
-            Err(e) => {
-                tracing::warn!(request_id = %request_id, "no runner log ({e}); discarding the runner's echo");
-                command.stdout(Stdio::null()).stderr(Stdio::null());
-            }
-        }
-        let child = match command.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                let reason = format!(
-                    "could not start {} for request {request_id}: {e}",
-                    self.settings.airlock_binary.display()
-                );
-                self.unlock_lane(&request_id).await?;
-                self.send(
-                    &request_id,
-                    FeedbackBody::TaskStopped {
-                        stop_code: "SpawnFailed".into(),
-                        reason: reason.clone(),
-                        exit_code: None,
-                    },
-                )
-                .await?;
-                return Ok(DispatchOutcome::SpawnFailed { request_id, reason });
-            }
-        };
-        let Some(pid) = child.id() else {
-            // Only possible if the child was already reaped, which nothing here does.
-            return Err(TransportError {
-                operation: "spawn",
-                message: format!("the runner of request {request_id} has no process id"),
+    pub async fn handle(&self, taken: &TakenRequest) -> Result<Decision, DispatchError> {
+        self.admission
+            .handle_envelope(&taken.envelope)
+            .await
+            .map_err(|e| TransportError {
+                operation: e.operation,
+                message: e.message,
                 retryable: false,
-            });
-        };
-        self.set_runner_pid(&request_id, pid).await?;
-        self.send(
-            &request_id,
-            FeedbackBody::Started {
-                task: format!("local pid {pid}"),
-            },
-        )
-        .await?;
-        tracing::debug!(request_id, job = %job.name, pid, "started the runner");
-        let handle = tokio::spawn(watch_runner(
-            self.lane.clone(),
-            self.feedback.clone(),
-            request_id.clone(),
-            pid,
-            child,
-        ));
-        self.running.lock().await.push(RunningJob {
-            request_id: request_id.clone(),
-            handle,
-        });
-        Ok(DispatchOutcome::Started { request_id, pid })
-    }
-
-    async fn cancel(&self, request: CancelRequest) -> Result<DispatchOutcome, DispatchError> {
-        let id = Some(request.request_id.clone());
-        if let Err(refusal) = check_window(request.issued_at, request.expires_at, now()) {
-            return self.refuse(id, true, refusal).await;
-        }
-        if let Err(refusal) = check_nonce_format(&request.nonce) {
-            return self.refuse(id, true, refusal).await;
-        }
-        match self
-            .record_nonce(&request.nonce, &request.request_id, "cancel")
-            .await?
-        {
-            NonceCheck::Fresh => {}
-            NonceCheck::DuplicateDelivery => {
-                return Ok(DispatchOutcome::Duplicate {
-                    request_id: request.request_id,
-                });
-            }
-            NonceCheck::Reused(refusal) => return self.refuse(id, true, refusal).await,
-        }
-        let target = request.request_id.clone();
-        let runner = self
-            .lane
-            .call("cancel", move |conn| {
-                conn.query_row(
-                    "SELECT runner_pid FROM lane_lock WHERE lane = ?1 AND request_id = ?2",
-                    params![LANE_NAME, target],
-                    |row| row.get::<_, Option<i64>>(0),
-                )
-                .optional()
             })
-            .await?;
-        let pid = match runner {
-            None => {
-                return Ok(DispatchOutcome::CancelIgnored {
-                    request_id: request.request_id,
-                    reason: "the request is not running on this lane".into(),
-                });
-            }
-            Some(None) => {
-                return Ok(DispatchOutcome::CancelIgnored {
-                    request_id: request.request_id,
-                    reason: "the request's runner has not started yet".into(),
-                });
-            }
-            Some(Some(pid)) => pid,
-        };
-        let Some(target) = u32::try_from(pid)
-            .ok()
-            .and_then(|p| i32::try_from(p).ok())
-            .filter(|p| *p > 0)
-            .map(nix::unistd::Pid::from_raw)
-        else {
-            return Ok(DispatchOutcome::CancelIgnored {
-                request_id: request.request_id,
-                reason: format!("the lane lock names an impossible process id {pid}"),
-            });
-        };
-        match nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM) {
-            Ok(()) => {
-                tracing::info!(request_id = %request.request_id, pid, reason = %request.reason, "cancel: sent SIGTERM to the runner");
-                Ok(DispatchOutcome::Cancelled {
-                    request_id: request.request_id,
-                    pid: target.as_raw().unsigned_abs(),
-                })
-            }
-            Err(e) => Ok(DispatchOutcome::CancelIgnored {
-                request_id: request.request_id,
-                reason: format!("SIGTERM to the runner (pid {pid}) failed: {e}"),
-            }),
+    }
+}
+
+impl From<TransportError> for PortError {
+    fn from(e: TransportError) -> PortError {
+        PortError {
+            operation: e.operation,
+            message: e.message,
         }
     }
+}
 
-    /// Sends `Rejected` when the refusal can and may be addressed (see the module docs) and
-    /// logs it in every case.
-    async fn refuse(
-        &self,
-        request_id: Option<String>,
-        is_cancel: bool,
-        refusal: Refusal,
-    ) -> Result<DispatchOutcome, DispatchError> {
-        let Refusal { code, reason } = refusal;
-        let mut notified = false;
-        if let Some(id) = request_id.as_deref().filter(|_| !is_cancel) {
-            let lookup = id.to_string();
-            let accepted = self
-                .lane
-                .call("refuse", move |conn| {
-                    conn.query_row(
-                        "SELECT 1 FROM accepted_requests WHERE request_id = ?1",
-                        [lookup],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                })
-                .await?
-                .is_some();
-            if !accepted {
-                self.send(
-                    id,
-                    FeedbackBody::Rejected {
-                        code: code.to_string(),
-                        reason: reason.clone(),
-                    },
-                )
-                .await?;
-                notified = true;
-            }
-        }
-        tracing::warn!(
-            request_id = request_id.as_deref().unwrap_or("(unknown)"),
-            code,
-            reason,
-            notified,
-            cancel = is_cancel,
-            "refused a request"
+/// The task id the follower hears for a runner.
+fn local_task_id(pid: u32) -> String {
+    format!("local pid {pid}")
+}
+
+fn runner_pid(task_id: &str) -> Option<nix::unistd::Pid> {
+    task_id
+        .strip_prefix("local pid ")?
+        .parse::<i32>()
+        .ok()
+        .filter(|pid| *pid > 0)
+        .map(nix::unistd::Pid::from_raw)
+}
+
+impl Ports for LocalPorts {
+    type Job = LocalJob;
+
+    async fn claim_nonce(&self, claim: &NonceClaim) -> Result<NonceOutcome, PortError> {
+        let (nonce, request_id, kind) = (
+            claim.nonce.clone(),
+            claim.request_id.clone(),
+            claim.kind.to_string(),
         );
-        Ok(DispatchOutcome::Rejected {
-            request_id,
-            code,
-            reason,
-            notified,
-        })
-    }
-
-    async fn send(&self, request_id: &str, body: FeedbackBody) -> Result<(), DispatchError> {
-        let message = Feedback::new(request_id, 0, body).to_json();
-        self.feedback.send_batch(&[message]).await.map(|_| ())
-    }
-
-    async fn record_nonce(
-        &self,
-        nonce: &str,
-        request_id: &str,
-        kind: &'static str,
-    ) -> Result<NonceCheck, DispatchError> {
-        let (nonce, request_id) = (nonce.to_string(), request_id.to_string());
-        self.lane
-            .call("record_nonce", move |conn| {
+        let outcome = self
+            .lane
+            .call("claim_nonce", move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let earlier: Option<(String, String)> = tx
+                let earlier: Option<(String, String, bool)> = tx
                     .query_row(
-                        "SELECT request_id, kind FROM nonces WHERE nonce = ?1",
+                        "SELECT request_id, kind, EXISTS (SELECT 1 FROM decided_nonces d WHERE d.nonce = n.nonce)
+                         FROM nonces n WHERE nonce = ?1",
                         [&nonce],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                     )
                     .optional()?;
-                let check = match earlier {
-                    Some((earlier_id, earlier_kind)) if earlier_id == request_id && earlier_kind == kind => {
-                        NonceCheck::DuplicateDelivery
+                let outcome = match earlier {
+                    Some((earlier_id, earlier_kind, decided))
+                        if earlier_id == request_id && earlier_kind == kind =>
+                    {
+                        NonceOutcome::SameRequest { decided }
                     }
-                    Some((earlier_id, _)) => NonceCheck::Reused(Refusal {
-                        code: codes::REPLAYED,
-                        reason: format!(
-                            "nonce {nonce} was already used by request {earlier_id}; every request needs a fresh nonce"
-                        ),
-                    }),
+                    Some((earlier_id, _, _)) => NonceOutcome::OtherRequest {
+                        request_id: earlier_id,
+                    },
                     None => {
                         let id_reused = kind == "deploy"
                             && tx
@@ -565,97 +299,322 @@ impl LocalDispatcher {
                             params![nonce, request_id, kind, now_ms()],
                         )?;
                         if id_reused {
-                            NonceCheck::Reused(Refusal {
-                                code: codes::REPLAYED,
-                                reason: format!(
-                                    "request id {request_id} was already used by another request; every request needs a fresh id"
-                                ),
-                            })
+                            NonceOutcome::RequestIdReused
                         } else {
-                            NonceCheck::Fresh
+                            NonceOutcome::Fresh
                         }
                     }
                 };
                 tx.commit()?;
-                Ok(check)
+                Ok(outcome)
             })
-            .await
+            .await?;
+        Ok(outcome)
     }
 
-    /// Takes the lane lock for `request_id`, or says who holds it. A lock whose holder
-    /// process is gone (a crashed dispatcher or runner) is stale and taken over.
-    async fn lock_lane(
-        &self,
-        request_id: &str,
-        actor: &str,
-    ) -> Result<Result<(), Refusal>, DispatchError> {
-        let (request_id, actor) = (request_id.to_string(), actor.to_string());
-        let since = now().format(&Rfc3339).unwrap_or_default();
-        let me = std::process::id();
+    async fn settle_nonce(&self, claim: &NonceClaim, accepted: bool) -> Result<(), PortError> {
+        let (nonce, request_id) = (claim.nonce.clone(), claim.request_id.clone());
         self.lane
-            .call("lock_lane", move |conn| {
+            .call("settle_nonce", move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let holder: Option<(String, String, String, i64)> = tx
-                    .query_row(
-                        "SELECT request_id, actor, since, holder_pid FROM lane_lock WHERE lane = ?1",
-                        [LANE_NAME],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-                    )
-                    .optional()?;
-                if let Some((holder_id, holder_actor, holder_since, holder_pid)) = holder {
+                tx.execute(
+                    "INSERT OR IGNORE INTO decided_nonces (nonce) VALUES (?1)",
+                    [&nonce],
+                )?;
+                if accepted {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO accepted_requests (request_id, accepted_at) VALUES (?1, ?2)",
+                        params![request_id, now_ms()],
+                    )?;
+                }
+                tx.commit()
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn was_accepted(&self, request_id: &str) -> Result<bool, PortError> {
+        let request_id = request_id.to_string();
+        let accepted = self
+            .lane
+            .call("was_accepted", move |conn| {
+                conn.query_row(
+                    "SELECT 1 FROM accepted_requests WHERE request_id = ?1",
+                    [request_id],
+                    |_| Ok(()),
+                )
+                .optional()
+            })
+            .await?;
+        Ok(accepted.is_some())
+    }
+
+    /// Takes the lane for `lock.request_id`. The lease is not looked at: a local lock is held
+    /// by a process (the dispatcher, then the runner), and one whose holder is gone (a crashed
+    /// dispatcher or runner) is stale and taken over.
+    async fn acquire_lock(&self, lock: &LaneLock, _now: i64) -> Result<LockOutcome, PortError> {
+        let lock = lock.clone();
+        let me = std::process::id();
+        let outcome = self
+            .lane
+            .call("acquire_lock", move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let holder = select_lock(&tx, &lock.lane)?;
+                if let Some((holder, holder_pid)) = holder
+                    && holder.request_id != lock.request_id
+                {
                     if process_alive(holder_pid) {
-                        return Ok(Err(Refusal {
-                            code: codes::LANE_BUSY,
-                            reason: format!(
-                                "lane busy: request {holder_id} by {holder_actor} since {holder_since}"
-                            ),
-                        }));
+                        return Ok(LockOutcome::Busy(holder));
                     }
-                    tracing::warn!(stale_request = %holder_id, holder_pid, "took over a lane lock whose holder is gone");
+                    tracing::warn!(stale_request = %holder.request_id, holder_pid, "took over a lane lock whose holder is gone");
                 }
                 tx.execute(
                     "INSERT OR REPLACE INTO lane_lock (lane, request_id, actor, since, holder_pid, runner_pid)
                      VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                    params![LANE_NAME, request_id, actor, since, me],
-                )?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO accepted_requests (request_id, accepted_at) VALUES (?1, ?2)",
-                    params![request_id, now_ms()],
+                    params![lock.lane, lock.request_id, lock.actor, lock.since, me],
                 )?;
                 tx.commit()?;
-                Ok(Ok(()))
+                Ok(LockOutcome::Acquired)
             })
-            .await
+            .await?;
+        Ok(outcome)
     }
 
-    async fn set_runner_pid(&self, request_id: &str, pid: u32) -> Result<(), DispatchError> {
-        let request_id = request_id.to_string();
+    async fn lock_of(&self, lane: &str) -> Result<Option<LaneLock>, PortError> {
+        let lane = lane.to_string();
+        let lock = self
+            .lane
+            .call("lock_of", move |conn| select_lock(conn, &lane))
+            .await?;
+        Ok(lock.map(|(lock, _)| lock))
+    }
+
+    /// Hands the lock to the runner: from now on it lives as long as the runner does.
+    async fn attach_task(&self, lock: &LaneLock, owner: &TaskOwner) -> Result<(), PortError> {
+        let Some(pid) = runner_pid(&owner.task_arn) else {
+            return Err(PortError {
+                operation: "attach_task",
+                message: format!("{:?} is not a local runner's task id", owner.task_arn),
+            });
+        };
+        let (lane, request_id) = (lock.lane.clone(), lock.request_id.clone());
         self.lane
-            .call("lock_lane", move |conn| {
+            .call("attach_task", move |conn| {
                 conn.execute(
                     "UPDATE lane_lock SET holder_pid = ?1, runner_pid = ?1 WHERE lane = ?2 AND request_id = ?3",
-                    params![pid, LANE_NAME, request_id],
+                    params![pid.as_raw(), lane, request_id],
                 )
                 .map(|_| ())
             })
-            .await
+            .await?;
+        Ok(())
     }
 
-    async fn unlock_lane(&self, request_id: &str) -> Result<(), DispatchError> {
-        unlock_lane(&self.lane, request_id).await
+    async fn release_lock(&self, lane: &str, request_id: &str) -> Result<(), PortError> {
+        Ok(unlock_lane(&self.lane, lane, request_id).await?)
+    }
+
+    /// The local lane hears of its runners' ends from the runners themselves
+    /// ([`watch_runner`]), never through task events: no task is ever looked up.
+    async fn task_owner(&self, _task_arn: &str) -> Result<Option<TaskOwner>, PortError> {
+        Ok(None)
+    }
+
+    /// There is no registry here, and no local job takes an image; should a gate ever ask,
+    /// the image is not there and the gate refuses it.
+    async fn image_scan(&self, _image: &ImageRef) -> Result<ImageScan, PortError> {
+        Ok(ImageScan::default())
+    }
+
+    async fn run_task(&self, job: &LocalJob, launch: &Launch) -> Result<RunTaskOutcome, PortError> {
+        let request_id = &launch.request_id;
+        let destination = SqliteDestination {
+            db: self.lane.path().to_path_buf(),
+            queue: job.queue.clone(),
+        };
+        let environment = job_environment(&job.config, launch, &destination, |name| {
+            std::env::var_os(name)
+        });
+        let mut command = tokio::process::Command::new(&self.airlock_binary);
+        command
+            .arg("run")
+            .arg("--request-id")
+            .arg(request_id)
+            .arg("--feedback")
+            .arg(destination.to_string())
+            .arg("--deadline")
+            .arg(launch.deadline_secs.to_string())
+            .arg("--")
+            .args(&job.config.command)
+            .env_clear()
+            .envs(environment)
+            .current_dir(&self.base_dir)
+            .stdin(Stdio::null());
+        // The runner echoes the job's output to its own stdout for the task's log (CloudWatch
+        // on ECS). Here that copy goes to a log file beside the lane file, not to the terminal
+        // of the `airlock deploy` that started us, which prints the output from the feedback.
+        match runner_log(self.lane.path(), request_id) {
+            Ok((out, err)) => {
+                command.stdout(out).stderr(err);
+            }
+            Err(e) => {
+                tracing::warn!(request_id = %request_id, "no runner log ({e}); discarding the runner's echo");
+                command.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                return Ok(RunTaskOutcome::Failed {
+                    reason: format!(
+                        "could not start {} for request {request_id}: {e}",
+                        self.airlock_binary.display()
+                    ),
+                });
+            }
+        };
+        let Some(pid) = child.id() else {
+            // Only possible if the child was already reaped, which nothing here does.
+            return Ok(RunTaskOutcome::Failed {
+                reason: format!("the runner of request {request_id} has no process id"),
+            });
+        };
+        tracing::debug!(request_id, job = %job.config.name, pid, "started the runner");
+        let handle = tokio::spawn(watch_runner(
+            self.lane.clone(),
+            self.lane.queue(&self.feedback_queue),
+            request_id.clone(),
+            pid,
+            child,
+        ));
+        self.running.lock().await.push(RunningJob {
+            request_id: request_id.clone(),
+            handle,
+        });
+        Ok(RunTaskOutcome::Started {
+            task_arn: local_task_id(pid),
+        })
+    }
+
+    /// SIGTERM to the runner, which forwards it to the job. A runner that is already gone is
+    /// stopped, as ECS's StopTask of a stopped task succeeds.
+    async fn stop_task(
+        &self,
+        _cluster: &str,
+        task_arn: &str,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        let Some(pid) = runner_pid(task_arn) else {
+            return Err(PortError {
+                operation: "stop_task",
+                message: format!("{task_arn:?} is not a local runner's task id"),
+            });
+        };
+        match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {
+                tracing::info!(
+                    pid = pid.as_raw(),
+                    reason,
+                    "cancel: sent SIGTERM to the runner"
+                );
+                Ok(())
+            }
+            Err(e) => Err(PortError {
+                operation: "stop_task",
+                message: format!("SIGTERM to the runner (pid {pid}) failed: {e}"),
+            }),
+        }
+    }
+
+    async fn send_feedback(&self, queue: &str, body: &str) -> Result<(), PortError> {
+        self.lane
+            .queue(queue)
+            .send_batch(&[body.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    /// Into the log: this process's stdout is the terminal the job's output goes to.
+    fn audit(&self, record: &AuditRecord) {
+        if matches!(record.decision, Some(Decision::Rejected { .. })) {
+            tracing::warn!(audit = %record.to_json(), "refused a request");
+        } else {
+            tracing::debug!(audit = %record.to_json(), "decided a request");
+        }
     }
 }
 
-async fn unlock_lane(lane: &LocalLane, request_id: &str) -> Result<(), DispatchError> {
-    let request_id = request_id.to_string();
+/// The lock of `lane` and the process holding it.
+fn select_lock(
+    conn: &rusqlite::Connection,
+    lane: &str,
+) -> rusqlite::Result<Option<(LaneLock, i64)>> {
+    conn.query_row(
+        "SELECT request_id, actor, since, holder_pid, runner_pid FROM lane_lock WHERE lane = ?1",
+        [lane],
+        |row| {
+            let runner: Option<i64> = row.get(4)?;
+            let lock = LaneLock {
+                lane: lane.to_string(),
+                request_id: row.get(0)?,
+                actor: row.get(1)?,
+                since: row.get(2)?,
+                lease_until: i64::MAX,
+                cluster: LOCAL_CLUSTER.to_string(),
+                task_arn: runner
+                    .and_then(|pid| u32::try_from(pid).ok())
+                    .map(local_task_id),
+            };
+            Ok((lock, row.get(3)?))
+        },
+    )
+    .optional()
+}
+
+async fn unlock_lane(lane: &LocalLane, name: &str, request_id: &str) -> Result<(), DispatchError> {
+    let (name, request_id) = (name.to_string(), request_id.to_string());
     lane.call("unlock_lane", move |conn| {
         conn.execute(
             "DELETE FROM lane_lock WHERE lane = ?1 AND request_id = ?2",
-            params![LANE_NAME, request_id],
+            params![name, request_id],
         )
         .map(|_| ())
     })
     .await
+}
+
+/// The whole environment of a local job's runner (and so of the job): [`BASE_ENV`] and the
+/// job's `pass_env` from the caller (`caller` reads its variables; unset ones are left out),
+/// the job's `env`, then what the lane sets, as the dispatcher sets a task's: the request's
+/// `AIRLOCK_*` variables and its validated parameters. `AIRLOCK_FEEDBACK` is the lane file's
+/// queue. Later entries win; the lane's own come last, so configuration cannot override them.
+pub fn job_environment(
+    job: &JobConfig,
+    launch: &Launch,
+    feedback: &SqliteDestination,
+    caller: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(OsString, OsString)> {
+    let mut environment: Vec<(OsString, OsString)> = Vec::new();
+    let named = BASE_ENV.iter().copied();
+    for name in named.chain(job.pass_env.iter().map(String::as_str)) {
+        if let Some(value) = caller(name) {
+            environment.push((name.into(), value));
+        }
+    }
+    environment.extend(
+        job.env
+            .iter()
+            .map(|(name, value)| (name.into(), value.into())),
+    );
+    environment.extend(launch.environment.iter().map(|(name, value)| {
+        let value = if name == "AIRLOCK_FEEDBACK" {
+            feedback.to_string()
+        } else {
+            value.clone()
+        };
+        (name.into(), value.into())
+    }));
+    environment
 }
 
 /// Waits for a runner to exit, then releases the lane. A runner killed by a signal could not
@@ -672,7 +631,7 @@ async fn watch_runner(
     let status = child.wait().await;
     // The lock must go even if the lane file is briefly busy: retry a few times.
     for attempt in 0..5u32 {
-        match unlock_lane(&lane, &request_id).await {
+        match unlock_lane(&lane, feedback.name(), &request_id).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(request_id, error = %e, attempt, "could not release the lane lock");
@@ -704,12 +663,6 @@ async fn watch_runner(
         "the runner exited; the lane is free"
     );
     status
-}
-
-enum NonceCheck {
-    Fresh,
-    DuplicateDelivery,
-    Reused(Refusal),
 }
 
 /// `<lane file's folder>/runs/<request id>.log`, mode 0600, for the runner's stdout and stderr.
@@ -766,51 +719,74 @@ mod tests {
     }
 
     #[test]
-    fn the_job_environment_starts_from_nothing() {
-        let config = LaneConfig::parse(
-            "[lane.jobs.tf]\ncommand = [\"terraform\"]\nenv = { TF_IN_AUTOMATION = \"1\", HOME = \"/job\" }\n\
-             pass_env = [\"KUBECONFIG\", \"UNSET_IN_CALLER\"]\n[lane.jobs.tf.params.ENV]\nenum = [\"prod\"]\n",
-            "airlock.toml",
-            std::path::Path::new("."),
-        )
-        .expect("valid configuration");
-        let job = config.job("tf").expect("job tf");
-        // The caller's environment, with credentials (obviously fake) that must stay behind.
+    fn runner_task_ids_round_trip_and_nothing_else_parses() {
+        assert_eq!(runner_pid(&local_task_id(42)).map(|p| p.as_raw()), Some(42));
+        for bad in [
+            "local pid 0",
+            "local pid -1",
+            "local pid x",
+            "arn:aws:ecs:task/1",
+            "",
+        ] {
+            assert_eq!(runner_pid(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_job_gets_the_base_its_own_variables_and_the_lanes_nothing_else() {
+        let text = "[lane.jobs.tf]\ncommand = [\"terraform\"]\nenv = { TF_IN_AUTOMATION = \"1\", PATH = \"/opt/tf/bin\" }\npass_env = [\"KUBECONFIG\", \"UNSET_ONE\"]\n[lane.jobs.tf.params.VERSION]\n";
+        let config =
+            LaneConfig::parse(text, "airlock.toml", std::path::Path::new("/srv")).expect("valid");
+        let job = config.job("tf").expect("job");
+        let launch = Launch {
+            request_id: "r-1".into(),
+            job: "tf".into(),
+            container: LOCAL_CONTAINER.into(),
+            environment: vec![
+                ("AIRLOCK_REQUEST_ID".into(), "r-1".into()),
+                ("AIRLOCK_FEEDBACK".into(), "feedback".into()),
+                ("VERSION".into(), "v1".into()),
+            ],
+            deadline_secs: 60,
+            client_token: String::new(),
+            started_by: String::new(),
+            tags: Vec::new(),
+        };
         let caller = BTreeMap::from([
-            ("PATH", "/usr/bin:/bin"),
+            ("PATH", "/usr/bin"),
             ("HOME", "/home/ci"),
-            ("TZ", "UTC"),
             ("KUBECONFIG", "/home/ci/.kube/config"),
-            ("AWS_SECRET_ACCESS_KEY", "fake/secret+for-tests-only"),
-            ("AWS_ACCESS_KEY_ID", "AKIAFAKEFORTESTSONLY"),
-            ("AIRLOCK_JOB", "spoofed"),
+            ("AWS_SECRET_ACCESS_KEY", "fake-secret-for-tests"),
+            ("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE"),
+            ("VERSION", "from the caller"),
         ]);
-        let params = BTreeMap::from([("ENV".to_string(), "prod".to_string())]);
-        let environment = job_environment(job, &params, "req-1", |name| {
+        let feedback = SqliteDestination {
+            db: PathBuf::from("/srv/.airlock/lane.db"),
+            queue: "feedback".into(),
+        };
+        let environment = job_environment(job, &launch, &feedback, |name| {
             caller.get(name).map(OsString::from)
         });
-        let got: Vec<(String, String)> = environment
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
+        // As a process would see it: the last of each name wins.
+        let seen: BTreeMap<String, String> = environment
+            .into_iter()
+            .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
             .collect();
-        let want: Vec<(String, String)> = [
-            ("AIRLOCK_JOB", "tf"),
-            ("AIRLOCK_REQUEST_ID", "req-1"),
-            ("ENV", "prod"),
-            ("HOME", "/job"),
+        let expected: BTreeMap<String, String> = [
+            ("PATH", "/opt/tf/bin"),
+            ("HOME", "/home/ci"),
             ("KUBECONFIG", "/home/ci/.kube/config"),
-            ("PATH", "/usr/bin:/bin"),
             ("TF_IN_AUTOMATION", "1"),
-            ("TZ", "UTC"),
+            ("AIRLOCK_REQUEST_ID", "r-1"),
+            (
+                "AIRLOCK_FEEDBACK",
+                "sqlite:/srv/.airlock/lane.db?queue=feedback",
+            ),
+            ("VERSION", "v1"),
         ]
-        .iter()
+        .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        assert_eq!(got, want);
+        assert_eq!(seen, expected);
     }
 }

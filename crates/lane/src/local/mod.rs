@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS nonces (
     seen_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nonces_by_request ON nonces (request_id);
+-- nonces whose request was decided: a redelivery of one is dropped, while a request whose
+-- handling stopped midway (its nonce claimed, not decided) is finished when it comes again
+CREATE TABLE IF NOT EXISTS decided_nonces (
+    nonce TEXT PRIMARY KEY
+);
 -- requests the dispatcher accepted: a refusal is never addressed to one of them, so that a
 -- duplicate or forged envelope cannot make a running deployment's follower give up
 CREATE TABLE IF NOT EXISTS accepted_requests (

@@ -1,11 +1,50 @@
 //! The ECR gate: the image digest must exist in the registry, its scan must be complete, and
 //! it must have no findings at or above the job's severity.
 
-use airlock_lane::checks::{Refusal, codes, refuse};
 use airlock_protocol::ImageRef;
 
-use crate::config::{EcrGate, Severity};
+use crate::checks::{Refusal, codes, refuse};
 use crate::ports::ImageScan;
+
+/// ECR scan severities, lowest first (ECR's `findingSeverityCounts` keys, upper case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text.to_ascii_lowercase().as_str() {
+            "informational" => Some(Severity::Informational),
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Informational => "INFORMATIONAL",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// A job's ECR gate (`[dispatch.jobs.<name>.ecr_gate]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EcrGate {
+    /// Findings at or above this severity refuse the image.
+    pub severity: Severity,
+}
 
 pub fn judge(gate: EcrGate, image: &ImageRef, scan: &ImageScan) -> Result<(), Refusal> {
     if !scan.exists {

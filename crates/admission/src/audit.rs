@@ -1,13 +1,12 @@
-//! One JSON line per decision on stdout: CloudWatch Logs keeps it, and a subscription ships it
-//! to the compliance account. It names who asked for what and what was decided; it never holds
-//! parameter values (they may be secrets) or the envelope.
-
-use std::io::Write as _;
+//! One audit record per decision: who asked for what and what was decided. It never holds
+//! parameter values (they may be secrets) or the envelope. Where it goes is the dispatcher's
+//! ([`crate::Ports::audit`]): the Lambda writes it as one JSON line to stdout, which
+//! CloudWatch Logs keeps and a subscription ships to the compliance account.
 
 use airlock_protocol::{CancelRequest, DeployRequest, Requester};
 use serde::Serialize;
 
-use crate::dispatcher::Decision;
+use crate::admission::Decision;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRecord {
@@ -33,7 +32,7 @@ impl AuditRecord {
     fn new(event: &'static str) -> AuditRecord {
         AuditRecord {
             audit: "airlock-dispatch",
-            time: airlock_lane::checks::rfc3339(airlock_lane::checks::now()),
+            time: crate::checks::rfc3339(crate::checks::now()),
             event,
             request_id: None,
             requester: None,
@@ -80,10 +79,9 @@ impl AuditRecord {
     }
 }
 
-/// Writes the record as one line to stdout.
-pub fn emit(record: &AuditRecord) {
-    let line = serde_json::to_string(record).unwrap_or_default();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+impl AuditRecord {
+    /// The record as one JSON line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }

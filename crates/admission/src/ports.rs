@@ -1,16 +1,18 @@
-//! What the dispatcher needs from the outside world, as one small trait: state (DynamoDB),
-//! tasks (ECS), the registry (ECR) and the feedback queues (SQS). [`crate::aws`] implements it
-//! on the AWS SDK; unit tests implement it in memory.
+//! What a dispatcher needs from the outside world, as one small trait: state (nonces, lane
+//! locks, task owners), tasks, the registry and the feedback queues. The AWS dispatcher
+//! (`airlock-dispatch`) implements it on DynamoDB, ECS, ECR and SQS; the local one
+//! (`airlock-lane`, `deploy --local`) on its SQLite lane file and `airlock run` subprocesses.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 
 use airlock_protocol::ImageRef;
 
-use crate::dispatcher::NONCE_RETENTION_SECS;
+use crate::admission::NONCE_RETENTION_SECS;
+use crate::audit::AuditRecord;
 
-/// A failure to reach a dependency. The event is retried (the Lambda invocation fails, and
-/// SNS/Lambda deliver it again); every step before it is idempotent.
+/// A failure to reach a dependency. On AWS the event is retried (the Lambda invocation fails,
+/// and SNS/Lambda deliver it again); every step before it is idempotent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{operation}: {message}")]
 pub struct PortError {
@@ -70,6 +72,7 @@ pub struct LaneLock {
     pub since: String,
     /// Unix seconds after which the lock is stale and may be taken over.
     pub lease_until: i64,
+    /// Where the task runs (the ECS cluster), for stopping it.
     pub cluster: String,
     pub task_arn: Option<String>,
 }
@@ -99,18 +102,21 @@ pub struct ImageScan {
     pub counts: BTreeMap<String, i64>,
 }
 
-/// One RunTask call, fully decided.
+/// A task to start for an accepted request, fully decided: what the job's process gets and
+/// how the start is made idempotent. Where and how it runs is the job's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskSpec {
-    pub cluster: String,
-    pub task_definition: String,
+pub struct Launch {
+    pub request_id: String,
+    pub job: String,
+    /// The container whose environment carries the request.
     pub container: String,
-    pub subnets: Vec<String>,
-    pub security_groups: Vec<String>,
-    pub assign_public_ip: bool,
-    /// The container's environment overrides, in order.
+    /// The environment the lane sets, in order: `AIRLOCK_REQUEST_ID`, `AIRLOCK_JOB`,
+    /// `AIRLOCK_FEEDBACK`, `AIRLOCK_DEADLINE`, `AIRLOCK_IMAGE` (with an image), then the
+    /// validated parameters.
     pub environment: Vec<(String, String)>,
-    /// ECS's idempotency token: a redelivery cannot start a second task.
+    /// The job's deadline in seconds (also `AIRLOCK_DEADLINE`).
+    pub deadline_secs: u64,
+    /// An idempotency token (ECS's `clientToken`): a redelivery cannot start a second task.
     pub client_token: String,
     pub started_by: String,
     pub tags: Vec<(String, String)>,
@@ -121,13 +127,17 @@ pub enum RunTaskOutcome {
     Started {
         task_arn: String,
     },
-    /// ECS refused or could not place the task (capacity, bad configuration).
+    /// The task could not be started (ECS refused or could not place it; the local runner
+    /// could not be spawned).
     Failed {
         reason: String,
     },
 }
 
 pub trait Ports: Send + Sync {
+    /// A job as this dispatcher configures it (an ECS task definition, a local command).
+    type Job: crate::admission::AllowedJob;
+
     fn claim_nonce(
         &self,
         claim: &NonceClaim,
@@ -186,7 +196,8 @@ pub trait Ports: Send + Sync {
 
     fn run_task(
         &self,
-        spec: &TaskSpec,
+        job: &Self::Job,
+        launch: &Launch,
     ) -> impl Future<Output = Result<RunTaskOutcome, PortError>> + Send;
 
     fn stop_task(
@@ -201,4 +212,7 @@ pub trait Ports: Send + Sync {
         queue_url: &str,
         body: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Keeps the audit record of one decision.
+    fn audit(&self, record: &AuditRecord);
 }

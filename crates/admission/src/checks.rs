@@ -1,15 +1,7 @@
-//! The checks every dispatcher applies to a signed request before anything runs: the local
-//! dispatcher (`deploy --local`) and the AWS dispatcher Lambda (crate `airlock-dispatch`)
-//! call these same functions, so the two lanes accept and refuse exactly the same envelopes
-//! with the same stable codes.
-//!
-//! In order: the envelope parses ([`codes::BAD_ENVELOPE`]) and has a known version
-//! ([`codes::UNSUPPORTED_VERSION`]); it is signed by a trusted key ([`codes::UNKNOWN_KEY`]) and
-//! the signature over the exact payload bytes holds ([`codes::BAD_SIGNATURE`]); its validity
-//! window is sane, at most [`MAX_WINDOW`] long, started at most [`MAX_CLOCK_SKEW`] in the
-//! future and not over ([`check_window`]); its nonce has the required entropy
-//! ([`check_nonce_format`]). What needs state (the nonce never seen, the lane lock) is each
-//! dispatcher's own.
+//! The stateless checks of a signed request: the envelope and its signature
+//! ([`verify_envelope`]), the validity window ([`check_window`]), the nonce's form
+//! ([`check_nonce_format`]) and the request id's ([`valid_request_id`]), each refusing with a
+//! stable code ([`codes`]). The order they run in is [`crate::Admission::handle_envelope`]'s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
