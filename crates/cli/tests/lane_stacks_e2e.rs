@@ -467,6 +467,8 @@ fn bootstrap_binary() -> PathBuf {
     // `cargo nextest run --workspace` (the README's test command) builds every binary of
     // the workspace, this one included, before any test runs: use it. Building it here with
     // `-p` would resolve other features and rebuild half the SDK (minutes on 2 cores).
+    // Running only this package's tests (`-p airlock-cli`) does not rebuild it: after a change
+    // to the dispatcher, run with `--workspace` or this test uses the bootstrap built last.
     if built.is_file() {
         return built;
     }
