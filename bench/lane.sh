@@ -15,13 +15,14 @@
 # moment the bench reads the line from `airlock deploy`'s stdout, on one machine's clock.
 #
 # Targets (issue 5): >= 50,000 lines/s local; >= 80% of boto3's messages/s through moto;
-# p50 latency <= 250 ms through moto.
+# p50 latency <= 250 ms through moto. Last, the fault suite's 15 s freeze: what it adds to a
+# run (issue 16).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 scripts/setup-test-env.sh >/dev/null
 cargo build --release --locked -q -p airlock-cli
-exec "$root/.venv/bin/python" - "$root/target/release/airlock" <<'PY'
+"$root/.venv/bin/python" - "$root/target/release/airlock" <<'PY'
 import base64, json, os, socket, statistics, subprocess, sys, tempfile, threading, time
 
 import boto3
@@ -229,3 +230,14 @@ print(f"  airlock lane   {lane_rate:8.1f} messages/s")
 print(f"  boto3 loop     {boto_rate:8.1f} messages/s (same count and size, same server)")
 print(f"  ratio          {lane_rate / boto_rate * 100:8.0f} %  (target >= 80 %)")
 PY
+
+# The fault suite's worst case (issue 16): both endpoints frozen for 15 s, 2 s into a job
+# printing 400 lines over about 5 s, against the same job without faults. The test asserts
+# that every line arrives once, in order, with the job's exit code and an empty queue; this
+# prints how much the freeze added to the whole run.
+echo
+echo "fault suite: the delay a 15 s freeze adds (crates/lane/tests/aws_lane_faults.rs)"
+export PATH="$root/.tools/bin:$PATH"
+cargo nextest run --locked -p airlock-lane --features aws --test aws_lane_faults \
+    --no-capture -E 'test(a_fifteen_second_freeze_loses_nothing)' 2>&1 |
+    grep '^freeze 15 s' | sed 's/^/  /'

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use airlock_protocol::signing::VerifiedRequest;
-use airlock_protocol::{CancelRequest, DeployRequest, Feedback, FeedbackBody, ImageRef};
+use airlock_protocol::{
+    CancelRequest, DeployRequest, Feedback, FeedbackBody, ImageRef, RUNNER_UNREPORTED_EXIT,
+};
 use p256::ecdsa::VerifyingKey;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -82,15 +84,34 @@ impl<J: AllowedJob> Allowlist<J> {
         self.jobs.get(name)
     }
 
+    /// The one queue every follower of this lane reads, whatever its job: the shared queue,
+    /// else the jobs' feedback queue when they all have the same one (the stacks' layout);
+    /// none when the jobs have queues of their own (or there are no jobs).
+    pub fn lane_queue(&self) -> Option<&str> {
+        if let Some(shared) = self.shared_queue.as_deref() {
+            return Some(shared);
+        }
+        let mut queues = self.jobs.values().map(AllowedJob::feedback_queue);
+        let first = queues.next()?;
+        queues.all(|queue| queue == first).then_some(first)
+    }
+
     /// The queue through which a refusal of a request claiming job `claimed` can be told: the
-    /// lane's shared queue, else the job's own; none for a job that is not configured (there
-    /// is nobody to tell).
-    pub fn refusal_queue(&self, claimed: Option<&str>) -> Option<&str> {
-        self.shared_queue.as_deref().or_else(|| {
-            claimed
-                .and_then(|name| self.job(name))
-                .map(|job| job.feedback_queue())
-        })
+    /// lane's shared queue, else the job's own. A job that is not configured (a mistyped
+    /// `--job`) is told through the lane's one queue ([`Allowlist::lane_queue`]) if it has
+    /// one, and only when a trusted key signed the request (`verified`): its follower is
+    /// waiting on that queue, while an envelope that fails verification and names no
+    /// configured job is nobody's deployment, and answering it would only let whoever can
+    /// publish to the topic write to the queue. Without such a queue there is nobody to tell.
+    pub fn refusal_queue(&self, claimed: Option<&str>, verified: bool) -> Option<&str> {
+        if let Some(shared) = self.shared_queue.as_deref() {
+            return Some(shared);
+        }
+        match claimed.and_then(|name| self.job(name)) {
+            Some(job) => Some(job.feedback_queue()),
+            None if verified => self.lane_queue(),
+            None => None,
+        }
     }
 }
 
@@ -129,16 +150,56 @@ pub enum Decision {
         request_id: String,
         reason: String,
     },
-    /// A task of ours stopped: the follower was told and the lane released.
+    /// A task of ours stopped: the lane was released, and the follower told unless the
+    /// runner had told it already ([`StopNotice`]).
     TaskStopped {
         request_id: String,
         task_arn: String,
         stop_code: String,
+        /// The runner container's exit code, when ECS reported one.
+        exit_code: Option<i32>,
+        notice: StopNotice,
     },
     /// An event that is not ours to handle (another service's task, another status).
     Ignored {
         reason: String,
     },
+}
+
+/// Whether the follower was sent `TaskStopped` for a stopped task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopNotice {
+    /// Sent: the runner may not have reported how the job ended.
+    Sent,
+    /// Not sent: the runner reported the end itself (it delivered `Finished`, as its exit
+    /// code says: [`runner_reported_the_end`]), so the follower has ended and nobody would
+    /// read the message; it would only pile up in the queue.
+    RunnerReported,
+}
+
+/// ECS's stop code for a task whose essential container exited by itself.
+pub const ESSENTIAL_CONTAINER_EXITED: &str = "EssentialContainerExited";
+
+/// Whether the runner of a stopped task told its follower how the job ended. `airlock run`
+/// exits with the job's own code only after it delivered `Finished`, and with
+/// [`RUNNER_UNREPORTED_EXIT`] when it could not. So the end was reported if and only if the
+/// runner's container (`container`) exited by itself (`EssentialContainerExited`) with an exit
+/// code other than that one. Every other end may have cut the runner short: no exit code
+/// (the task never started, the container never ran), or ECS stopped the task (a cancel's
+/// `UserInitiated`, `SpotInterruption`, `TaskFailedToStart`, …; ECS SIGKILLs a runner that
+/// outlives its stop timeout).
+pub fn runner_reported_the_end(task: &StoppedTask, container: &str) -> bool {
+    task.stop_code == ESSENTIAL_CONTAINER_EXITED
+        && container_exit_code(task, container)
+            .is_some_and(|code| code != i32::from(RUNNER_UNREPORTED_EXIT))
+}
+
+fn container_exit_code(task: &StoppedTask, container: &str) -> Option<i32> {
+    task.containers
+        .iter()
+        .find(|(name, _)| name == container)
+        .and_then(|(_, code)| *code)
 }
 
 /// A stopped task, as ECS reports it ("ECS Task State Change" STOPPED).
@@ -221,11 +282,14 @@ where
     ///    plus grace).
     ///
     /// Then one task start (ECS RunTask with a client token derived from the request id, or
-    /// the local runner); a failed start frees the lane and is `run_task_failed`. The
-    /// follower hears `Accepted` and `Started{task}`, or `Rejected{code, reason}`.
+    /// the local runner); a failed start, whether ECS refused it or the call failed
+    /// (throttling, capacity, a 5xx: the reason names the error code), frees the lane and is
+    /// `run_task_failed`. The follower hears `Accepted` and `Started{task}`, or
+    /// `Rejected{code, reason}`.
     ///
     /// A refusal is addressed only to a request id that was never accepted, through the
-    /// claimed job's queue ([`Allowlist::refusal_queue`]), so that a forged or replayed
+    /// claimed job's queue, or the lane's one queue for a verified request naming a job that
+    /// is not configured ([`Allowlist::refusal_queue`]), so that a forged or replayed
     /// envelope naming a running deployment cannot make its follower give up. The id and job
     /// of an envelope that fails step 1 are read without trusting them, for that addressing
     /// only. Refused cancels are never addressed (the deployment they name is still running).
@@ -397,8 +461,8 @@ where
         )
         .await?;
         let launch = self.launch(job, request);
-        match self.ports.run_task(job, &launch).await? {
-            RunTaskOutcome::Started { task_arn } => {
+        let reason = match self.ports.run_task(job, &launch).await {
+            Ok(RunTaskOutcome::Started { task_arn }) => {
                 let owner = TaskOwner {
                     task_arn: task_arn.clone(),
                     request_id: request.request_id.clone(),
@@ -418,37 +482,46 @@ where
                     },
                 )
                 .await?;
-                Ok(Decision::Started {
+                return Ok(Decision::Started {
                     request_id: request.request_id.clone(),
                     job: job.name().to_string(),
                     task_arn,
-                })
+                });
             }
-            RunTaskOutcome::Failed { reason } => {
-                self.ports
-                    .release_lock(job.feedback_queue(), &request.request_id)
-                    .await?;
-                let refusal = refuse(codes::RUN_TASK_FAILED, format!("ecs:RunTask: {reason}"));
-                // Accepted went out already, but nothing runs: the follower must hear why.
-                let reason = refusal.reason.clone();
-                self.send(
-                    job,
-                    &request.request_id,
-                    FeedbackBody::Rejected {
-                        code: refusal.code.to_string(),
-                        reason: reason.clone(),
-                    },
-                )
-                .await?;
-                Ok(Decision::Rejected {
-                    request_id: Some(request.request_id.clone()),
-                    job: Some(job.name().to_string()),
-                    code: refusal.code,
-                    reason,
-                    notified: true,
-                })
-            }
-        }
+            // ECS refused or could not place the task (the local runner could not be spawned).
+            Ok(RunTaskOutcome::Failed { reason }) => format!("ecs:RunTask: {reason}"),
+            // Throttling, capacity, a 5xx, the network: the SDK has retried already. Failing
+            // the invocation here would keep the lane locked until its lease ends and leave a
+            // follower that heard `Accepted` waiting for its watchdog; it is a failed start
+            // like the one above.
+            Err(error) => format!("{} failed: {}", error.operation, error.message),
+        };
+        self.ports
+            .release_lock(job.feedback_queue(), &request.request_id)
+            .await?;
+        // Accepted went out already, but nothing runs: the follower must hear why.
+        self.send(
+            job,
+            &request.request_id,
+            FeedbackBody::Rejected {
+                code: codes::RUN_TASK_FAILED.to_string(),
+                reason: reason.clone(),
+            },
+        )
+        .await?;
+        // The caller then settles the nonce as decided (not accepted): a redelivery of this
+        // envelope is a `Duplicate` and cannot start the task behind the back of a follower
+        // that was told `run_task_failed` and has ended. Until then the nonce stays
+        // undecided, so if releasing the lock or telling the follower fails, the invocation
+        // fails, and its retry runs admission again and may start the task if the lane is
+        // still free: that follower has heard no verdict and is still waiting.
+        Ok(Decision::Rejected {
+            request_id: Some(request.request_id.clone()),
+            job: Some(job.name().to_string()),
+            code: codes::RUN_TASK_FAILED,
+            reason,
+            notified: true,
+        })
     }
 
     /// The task start for an accepted request.
@@ -622,7 +695,8 @@ where
         .map(Some)
     }
 
-    /// Handles a stopped task: tells its follower how it ended and frees the lane.
+    /// Handles a stopped task: frees the lane, and tells its follower how the task ended
+    /// unless the runner did ([`runner_reported_the_end`]).
     pub async fn handle_stopped(&self, task: &StoppedTask) -> Result<Decision, PortError> {
         let Some(owner) = self.ports.task_owner(&task.task_arn).await? else {
             let decision = Decision::Ignored {
@@ -631,18 +705,19 @@ where
             self.ports.audit(&AuditRecord::task().decided(&decision));
             return Ok(decision);
         };
-        let exit_code = task
-            .containers
-            .iter()
-            .find(|(name, _)| *name == owner.container)
-            .and_then(|(_, code)| *code);
-        let body = FeedbackBody::TaskStopped {
-            stop_code: task.stop_code.clone(),
-            reason: task.stopped_reason.clone(),
-            exit_code,
+        let exit_code = container_exit_code(task, &owner.container);
+        let notice = if runner_reported_the_end(task, &owner.container) {
+            StopNotice::RunnerReported
+        } else {
+            let body = FeedbackBody::TaskStopped {
+                stop_code: task.stop_code.clone(),
+                reason: task.stopped_reason.clone(),
+                exit_code,
+            };
+            let message = Feedback::new(&owner.request_id, 0, body).to_json();
+            self.ports.send_feedback(&owner.lane, &message).await?;
+            StopNotice::Sent
         };
-        let message = Feedback::new(&owner.request_id, 0, body).to_json();
-        self.ports.send_feedback(&owner.lane, &message).await?;
         self.ports
             .release_lock(&owner.lane, &owner.request_id)
             .await?;
@@ -650,6 +725,8 @@ where
             request_id: owner.request_id.clone(),
             task_arn: task.task_arn.clone(),
             stop_code: task.stop_code.clone(),
+            exit_code,
+            notice,
         };
         let mut record = AuditRecord::task();
         record.request_id = Some(owner.request_id);
@@ -670,7 +747,9 @@ where
     ) -> Result<Decision, PortError> {
         let Refusal { code, reason } = refusal;
         let mut notified = false;
-        let queue = self.allowlist().refusal_queue(job.as_deref());
+        let queue = self
+            .allowlist()
+            .refusal_queue(job.as_deref(), audit.verified());
         if let (Some(id), Some(queue), false) = (request_id.as_deref(), queue, is_cancel)
             && !self.ports.was_accepted(id).await?
         {
@@ -720,6 +799,14 @@ enum Audit {
     Record(Box<AuditRecord>),
     /// The caller, which audits its decision once whatever it was.
     ByCaller,
+}
+
+impl Audit {
+    /// Whether a trusted key signed the refused request: every refusal but an envelope's
+    /// comes after the signature check.
+    fn verified(&self) -> bool {
+        !matches!(self, Audit::Envelope)
+    }
 }
 
 /// The image must be pinned by digest (the protocol type guarantees that) and come from one
@@ -825,6 +912,7 @@ pub fn environment_of(launch: &Launch) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
     use crate::ports::ImageScan;
@@ -836,10 +924,24 @@ mod tests {
         nonces: Mutex<BTreeMap<String, (String, bool)>>,
         accepted: Mutex<Vec<String>>,
         lock: Mutex<Option<LaneLock>>,
+        owners: Mutex<BTreeMap<String, TaskOwner>>,
         tasks: Mutex<Vec<Launch>>,
         audited: Mutex<Vec<String>>,
-        sent: Mutex<Vec<String>>,
+        /// Each feedback message sent: its queue and body.
+        sent: Mutex<Vec<(String, String)>>,
+        /// ECS refuses every RunTask (`RunTaskOutcome::Failed`).
         run_fails: bool,
+        /// How many RunTask calls fail as a call (`Err`: a 500, throttling, the network).
+        run_task_errors: AtomicUsize,
+        /// How many sends of a `Rejected` fail.
+        rejected_send_errors: AtomicUsize,
+    }
+
+    /// Takes one from `counter` if it is not zero: whether a scripted failure is due.
+    fn take_one(counter: &AtomicUsize) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     impl Ports for Fake {
@@ -895,8 +997,12 @@ mod tests {
         async fn lock_of(&self, _lane: &str) -> Result<Option<LaneLock>, PortError> {
             Ok(self.lock.lock().expect("lock").clone())
         }
-        async fn attach_task(&self, lock: &LaneLock, _owner: &TaskOwner) -> Result<(), PortError> {
+        async fn attach_task(&self, lock: &LaneLock, owner: &TaskOwner) -> Result<(), PortError> {
             *self.lock.lock().expect("lock") = Some(lock.clone());
+            self.owners
+                .lock()
+                .expect("lock")
+                .insert(owner.task_arn.clone(), owner.clone());
             Ok(())
         }
         async fn release_lock(&self, _lane: &str, request_id: &str) -> Result<(), PortError> {
@@ -906,8 +1012,8 @@ mod tests {
             }
             Ok(())
         }
-        async fn task_owner(&self, _task_arn: &str) -> Result<Option<TaskOwner>, PortError> {
-            Ok(None)
+        async fn task_owner(&self, task_arn: &str) -> Result<Option<TaskOwner>, PortError> {
+            Ok(self.owners.lock().expect("lock").get(task_arn).cloned())
         }
         async fn image_scan(&self, _image: &ImageRef) -> Result<ImageScan, PortError> {
             Ok(ImageScan::default())
@@ -917,6 +1023,12 @@ mod tests {
             _job: &TestJob,
             launch: &Launch,
         ) -> Result<RunTaskOutcome, PortError> {
+            if take_one(&self.run_task_errors) {
+                return Err(PortError {
+                    operation: "ecs:RunTask",
+                    message: "InternalFailure: injected internal failure".into(),
+                });
+            }
             if self.run_fails {
                 return Ok(RunTaskOutcome::Failed {
                     reason: "RESOURCE:MEMORY".into(),
@@ -931,8 +1043,17 @@ mod tests {
         async fn stop_task(&self, _c: &str, _t: &str, _r: &str) -> Result<(), PortError> {
             Ok(())
         }
-        async fn send_feedback(&self, _queue: &str, body: &str) -> Result<(), PortError> {
-            self.sent.lock().expect("lock").push(body.to_string());
+        async fn send_feedback(&self, queue: &str, body: &str) -> Result<(), PortError> {
+            if body.contains("\"rejected\"") && take_one(&self.rejected_send_errors) {
+                return Err(PortError {
+                    operation: "sqs:SendMessage",
+                    message: "injected: the queue cannot be reached".into(),
+                });
+            }
+            self.sent
+                .lock()
+                .expect("lock")
+                .push((queue.to_string(), body.to_string()));
             Ok(())
         }
         fn audit(&self, record: &AuditRecord) {
@@ -940,12 +1061,21 @@ mod tests {
         }
     }
 
-    /// One job, `web`, with no parameters and no image.
-    struct TestJob;
+    /// A job with no parameters and no image, and its feedback queue.
+    struct TestJob {
+        name: &'static str,
+        queue: &'static str,
+    }
+
+    /// The lane's usual job: `web`, whose followers read queue `q`.
+    const WEB: TestJob = TestJob {
+        name: "web",
+        queue: "q",
+    };
 
     impl AllowedJob for TestJob {
         fn name(&self) -> &str {
-            "web"
+            self.name
         }
         fn params(&self) -> &BTreeMap<String, ParamSchema> {
             static NONE: BTreeMap<String, ParamSchema> = BTreeMap::new();
@@ -955,7 +1085,7 @@ mod tests {
             600
         }
         fn feedback_queue(&self) -> &str {
-            "q"
+            self.queue
         }
         fn cluster(&self) -> &str {
             "c"
@@ -969,24 +1099,44 @@ mod tests {
         p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).expect("valid scalar")
     }
 
-    fn dispatcher(fake: Fake) -> Admission<Allowlist<TestJob>, Fake> {
-        let config = Allowlist {
+    /// A key the dispatcher does not trust (signing under the trusted key's id).
+    fn untrusted_key() -> p256::ecdsa::SigningKey {
+        p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("valid scalar")
+    }
+
+    fn allowlist(jobs: impl IntoIterator<Item = TestJob>) -> Allowlist<TestJob> {
+        Allowlist {
             keys: BTreeMap::from([("k".to_string(), *key().verifying_key())]),
             keys_configured_in: "test.keys".into(),
-            jobs: BTreeMap::from([("web".to_string(), TestJob)]),
+            jobs: jobs
+                .into_iter()
+                .map(|job| (job.name.to_string(), job))
+                .collect(),
             jobs_configured_in: "test.jobs".into(),
             lock_grace_secs: 300,
             shared_queue: None,
-        };
-        Admission::new(Arc::new(config), fake)
+        }
+    }
+
+    fn dispatcher(fake: Fake) -> Admission<Allowlist<TestJob>, Fake> {
+        Admission::new(Arc::new(allowlist([WEB])), fake)
     }
 
     fn envelope(id: &str, nonce: &str) -> String {
+        signed_envelope(id, nonce, "web", &key())
+    }
+
+    fn signed_envelope(
+        id: &str,
+        nonce: &str,
+        job: &str,
+        signer: &p256::ecdsa::SigningKey,
+    ) -> String {
         let now = checks::now();
         let request = DeployRequest {
             v: airlock_protocol::PROTOCOL_VERSION,
             request_id: id.into(),
-            job: "web".into(),
+            job: job.into(),
             params: BTreeMap::new(),
             image: None,
             requester: airlock_protocol::Requester {
@@ -999,7 +1149,7 @@ mod tests {
             timeout_secs: None,
         };
         let payload = airlock_protocol::SignedRequest::deploy_payload(&request);
-        let signature: p256::ecdsa::Signature = key().sign(&payload);
+        let signature: p256::ecdsa::Signature = signer.sign(&payload);
         airlock_protocol::SignedRequest::new(
             airlock_protocol::RequestKind::Deploy,
             &payload,
@@ -1060,7 +1210,7 @@ mod tests {
         let sent = d.ports().sent.lock().expect("lock").clone();
         assert_eq!(sent.len(), 2, "{sent:?}");
         assert!(
-            sent[0].contains("\"accepted\"") && sent[1].contains("\"rejected\""),
+            sent[0].1.contains("\"accepted\"") && sent[1].1.contains("\"rejected\""),
             "{sent:?}"
         );
     }
@@ -1088,5 +1238,285 @@ mod tests {
             .insert("P".into(), "x".repeat(MAX_OVERRIDES_BYTES));
         let refused = check_overrides_size(&d.launch(job, &request)).expect_err("too large");
         assert_eq!(refused.code, codes::OVERRIDES_TOO_LARGE);
+    }
+
+    /// What the fake sent: each message's queue and body.
+    fn sent(d: &Admission<Allowlist<TestJob>, Fake>) -> Vec<(String, FeedbackBody)> {
+        d.ports()
+            .sent
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(queue, body)| {
+                let feedback = Feedback::from_json(body).expect("feedback parses");
+                (queue.clone(), feedback.body)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_task_error_after_accepted_frees_the_lane_and_names_the_error_code() {
+        let fake = Fake::default();
+        fake.run_task_errors.store(1, Ordering::SeqCst);
+        let d = dispatcher(fake);
+        let envelope = envelope("r-err", &"0a".repeat(16));
+        let decision = run(d.handle_envelope(&envelope)).expect("no error escapes");
+        assert!(
+            matches!(&decision, Decision::Rejected { code, reason, notified: true, .. }
+                if *code == codes::RUN_TASK_FAILED
+                    && reason.starts_with("ecs:RunTask failed: InternalFailure")),
+            "{decision:?}"
+        );
+        assert!(d.ports().lock.lock().expect("lock").is_none());
+        let sent = sent(&d);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent[0].1, FeedbackBody::Accepted { job: "web".into() });
+        assert!(
+            matches!(&sent[1], (queue, FeedbackBody::Rejected { code, reason })
+                if queue == "q" && code == codes::RUN_TASK_FAILED && reason.contains("InternalFailure")),
+            "{sent:?}"
+        );
+        // Its follower was told and has ended: a redelivery must not start the task now.
+        let again = run(d.handle_envelope(&envelope)).expect("dispatch");
+        assert!(matches!(again, Decision::Duplicate { .. }), "{again:?}");
+        assert!(d.ports().tasks.lock().expect("lock").is_empty());
+        // The lane is free for the next request.
+        let next =
+            run(d.handle_envelope(&self::envelope("r-next", &"0b".repeat(16)))).expect("dispatch");
+        assert!(matches!(next, Decision::Started { .. }), "{next:?}");
+    }
+
+    #[test]
+    fn a_run_task_error_that_cannot_be_told_leaves_the_request_to_the_retry() {
+        let fake = Fake::default();
+        fake.run_task_errors.store(1, Ordering::SeqCst);
+        fake.rejected_send_errors.store(1, Ordering::SeqCst);
+        let d = dispatcher(fake);
+        let envelope = envelope("r-retry", &"0c".repeat(16));
+        let failed = run(d.handle_envelope(&envelope)).expect_err("the invocation fails");
+        assert_eq!(failed.operation, "sqs:SendMessage");
+        // The lane was released before the attempt to tell the follower.
+        assert!(d.ports().lock.lock().expect("lock").is_none());
+        // The follower heard only Accepted and still waits: Lambda's retry of the invocation
+        // runs admission again and starts the task.
+        let retried = run(d.handle_envelope(&envelope)).expect("dispatch");
+        assert!(matches!(retried, Decision::Started { .. }), "{retried:?}");
+        assert_eq!(d.ports().tasks.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn a_trusted_request_for_an_unknown_job_is_told_through_the_lanes_one_queue() {
+        let d = dispatcher(Fake::default());
+        let envelope = signed_envelope("r-typo", &"0d".repeat(16), "nope", &key());
+        let decision = run(d.handle_envelope(&envelope)).expect("dispatch");
+        assert!(
+            matches!(&decision, Decision::Rejected { code, reason, notified: true, .. }
+                if *code == codes::UNKNOWN_JOB && reason.contains("(configured: web)")),
+            "{decision:?}"
+        );
+        let sent = sent(&d);
+        assert!(
+            matches!(sent.as_slice(), [(queue, FeedbackBody::Rejected { code, reason })]
+                if queue == "q" && code == codes::UNKNOWN_JOB && reason.contains("web")),
+            "{sent:?}"
+        );
+    }
+
+    #[test]
+    fn an_unverified_request_for_an_unknown_job_is_only_audited() {
+        let d = dispatcher(Fake::default());
+        let envelope = signed_envelope("r-forged", &"0e".repeat(16), "nope", &untrusted_key());
+        let decision = run(d.handle_envelope(&envelope)).expect("dispatch");
+        assert!(
+            matches!(&decision, Decision::Rejected { code, notified: false, .. }
+                if *code == codes::BAD_SIGNATURE),
+            "{decision:?}"
+        );
+        assert!(sent(&d).is_empty());
+        assert_eq!(d.ports().audited.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn with_a_queue_per_job_a_request_for_an_unknown_job_is_only_audited() {
+        let config = allowlist([
+            WEB,
+            TestJob {
+                name: "worker",
+                queue: "q-worker",
+            },
+        ]);
+        let d = Admission::new(Arc::new(config), Fake::default());
+        let envelope = signed_envelope("r-typo", &"0f".repeat(16), "nope", &key());
+        let decision = run(d.handle_envelope(&envelope)).expect("dispatch");
+        assert!(
+            matches!(&decision, Decision::Rejected { code, reason, notified: false, .. }
+                if *code == codes::UNKNOWN_JOB && reason.contains("web, worker")),
+            "{decision:?}"
+        );
+        assert!(sent(&d).is_empty());
+    }
+
+    #[test]
+    fn the_lanes_one_queue_is_the_shared_queue_or_the_queue_all_jobs_share() {
+        let other = || TestJob {
+            name: "worker",
+            queue: "q-worker",
+        };
+        let same = || TestJob {
+            name: "worker",
+            queue: "q",
+        };
+        assert_eq!(allowlist([WEB]).lane_queue(), Some("q"));
+        assert_eq!(allowlist([WEB, same()]).lane_queue(), Some("q"));
+        assert_eq!(allowlist([WEB, other()]).lane_queue(), None);
+        assert_eq!(allowlist([]).lane_queue(), None);
+        let shared = Allowlist {
+            shared_queue: Some("lane".into()),
+            ..allowlist([WEB, other()])
+        };
+        assert_eq!(shared.lane_queue(), Some("lane"));
+        // A configured job's refusal goes to its own queue whether or not it was verified.
+        let two = allowlist([WEB, other()]);
+        assert_eq!(two.refusal_queue(Some("worker"), false), Some("q-worker"));
+        assert_eq!(
+            allowlist([WEB]).refusal_queue(Some("nope"), true),
+            Some("q")
+        );
+        assert_eq!(allowlist([WEB]).refusal_queue(Some("nope"), false), None);
+        assert_eq!(allowlist([WEB]).refusal_queue(None, true), Some("q"));
+    }
+
+    fn stopped(stop_code: &str, containers: Vec<(&str, Option<i32>)>) -> StoppedTask {
+        StoppedTask {
+            task_arn: "task-1".into(),
+            stop_code: stop_code.into(),
+            stopped_reason: "test".into(),
+            containers: containers
+                .into_iter()
+                .map(|(name, code)| (name.to_string(), code))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_a_runner_that_exited_by_itself_with_a_code_other_than_125_reported_the_end() {
+        let exited = ESSENTIAL_CONTAINER_EXITED;
+        let reported = |task: StoppedTask| runner_reported_the_end(&task, "deploy");
+        // The runner delivered Finished: it exits with the job's code, whatever it is.
+        assert!(reported(stopped(exited, vec![("deploy", Some(0))])));
+        assert!(reported(stopped(exited, vec![("deploy", Some(42))])));
+        assert!(reported(stopped(exited, vec![("deploy", Some(137))])));
+        assert!(reported(stopped(
+            exited,
+            vec![("sidecar", None), ("deploy", Some(3))]
+        )));
+        // It could not deliver Finished.
+        assert!(!reported(stopped(exited, vec![("deploy", Some(125))])));
+        // No exit code for the runner's container: it may never have run.
+        assert!(!reported(stopped(exited, vec![("deploy", None)])));
+        assert!(!reported(stopped(exited, vec![("sidecar", Some(0))])));
+        assert!(!reported(stopped(exited, vec![])));
+        // ECS stopped the task: the runner may have been cut short.
+        assert!(!reported(stopped(
+            "UserInitiated",
+            vec![("deploy", Some(143))]
+        )));
+        assert!(!reported(stopped(
+            "SpotInterruption",
+            vec![("deploy", Some(0))]
+        )));
+        assert!(!reported(stopped(
+            "TaskFailedToStart",
+            vec![("deploy", None)]
+        )));
+        assert!(!reported(stopped(
+            "ServiceSchedulerInitiated",
+            vec![("deploy", Some(0))]
+        )));
+    }
+
+    #[test]
+    fn a_task_whose_runner_reported_frees_the_lane_without_telling_the_follower() {
+        let d = dispatcher(Fake::default());
+        let started =
+            run(d.handle_envelope(&envelope("r-done", &"1a".repeat(16)))).expect("dispatch");
+        let Decision::Started { task_arn, .. } = started else {
+            panic!("not started: {started:?}");
+        };
+        d.ports().sent.lock().expect("lock").clear();
+        let task = StoppedTask {
+            task_arn: task_arn.clone(),
+            ..stopped(ESSENTIAL_CONTAINER_EXITED, vec![("deploy", Some(42))])
+        };
+        let decision = run(d.handle_stopped(&task)).expect("stopped");
+        assert_eq!(
+            decision,
+            Decision::TaskStopped {
+                request_id: "r-done".into(),
+                task_arn,
+                stop_code: ESSENTIAL_CONTAINER_EXITED.into(),
+                exit_code: Some(42),
+                notice: StopNotice::RunnerReported,
+            }
+        );
+        assert!(sent(&d).is_empty());
+        assert!(d.ports().lock.lock().expect("lock").is_none());
+        let audited = d.ports().audited.lock().expect("lock").clone();
+        assert!(
+            audited
+                .last()
+                .is_some_and(|line| line.contains("\"notice\":\"runner_reported\"")),
+            "{audited:?}"
+        );
+    }
+
+    #[test]
+    fn a_task_whose_runner_could_not_report_or_was_stopped_tells_the_follower() {
+        for (n, (stop_code, exit_code)) in [
+            (ESSENTIAL_CONTAINER_EXITED, Some(125)),
+            (ESSENTIAL_CONTAINER_EXITED, None),
+            ("UserInitiated", Some(143)),
+            ("TaskFailedToStart", None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = dispatcher(Fake::default());
+            let id = format!("r-stop-{n}");
+            let nonce = format!("{n:02}").repeat(16);
+            let started = run(d.handle_envelope(&envelope(&id, &nonce))).expect("dispatch");
+            let Decision::Started { task_arn, .. } = started else {
+                panic!("not started: {started:?}");
+            };
+            d.ports().sent.lock().expect("lock").clear();
+            let task = StoppedTask {
+                task_arn,
+                ..stopped(stop_code, vec![("deploy", exit_code)])
+            };
+            let decision = run(d.handle_stopped(&task)).expect("stopped");
+            assert!(
+                matches!(
+                    &decision,
+                    Decision::TaskStopped {
+                        notice: StopNotice::Sent,
+                        ..
+                    }
+                ),
+                "{stop_code} {exit_code:?}: {decision:?}"
+            );
+            assert_eq!(
+                sent(&d),
+                vec![(
+                    "q".to_string(),
+                    FeedbackBody::TaskStopped {
+                        stop_code: stop_code.into(),
+                        reason: "test".into(),
+                        exit_code,
+                    }
+                )],
+                "{stop_code} {exit_code:?}"
+            );
+            assert!(d.ports().lock.lock().expect("lock").is_none());
+        }
     }
 }

@@ -19,6 +19,6 @@ pub mod gate;
 pub mod params;
 pub mod ports;
 
-pub use admission::{Admission, AllowedJob, Allowlist, Decision, StoppedTask};
+pub use admission::{Admission, AllowedJob, Allowlist, Decision, StopNotice, StoppedTask};
 pub use checks::{Refusal, codes};
 pub use ports::{PortError, Ports};

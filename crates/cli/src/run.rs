@@ -1,6 +1,10 @@
 //! `airlock run [options] -- CMD ARGS...`: the deployment container's entrypoint. Parses the
 //! flags (each also from `AIRLOCK_<FLAG>`), picks the feedback transport and runs the job
-//! through `airlock_lane::runner`; exits with the job's code (128 + N for signal N).
+//! through `airlock_lane::runner`; exits with the job's code (128 + N for signal N) once
+//! `Finished` was delivered, 127 (delivered too) when the command could not be started, and
+//! [`RUNNER_UNREPORTED_EXIT`] (125) whenever a feedback destination was given but CI could not
+//! be told how the run ended: the dispatcher reads that code to decide whether CI needs a
+//! `TaskStopped` from it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,6 +13,7 @@ use airlock_lane::local::SqliteDestination;
 use airlock_lane::mask::mask_values_from_env;
 use airlock_lane::runner::{self, RunOptions, StdEcho, TaggedEcho};
 use airlock_lane::transport::{EntryOutcome, FeedbackSink, TransportError};
+use airlock_protocol::RUNNER_UNREPORTED_EXIT;
 
 use crate::args::{EchoMode, RunArgs};
 use crate::exit::Exit;
@@ -17,6 +22,20 @@ use crate::exit::Exit;
 const LOCAL_REQUEST_ID: &str = "local";
 
 pub fn run(args: RunArgs) -> ExitCode {
+    // How a run ends that told CI nothing (a usage error, a runner error). In the deployment
+    // task that is as silent towards CI as a lost `Finished`: with a feedback destination it
+    // must be 125, so that the dispatcher tells the follower; without one, the usage error.
+    let has_feedback = args
+        .feedback
+        .as_deref()
+        .is_some_and(|d| !d.trim().is_empty());
+    let not_reported = || {
+        if has_feedback {
+            ExitCode::from(RUNNER_UNREPORTED_EXIT)
+        } else {
+            Exit::Usage.into()
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -25,14 +44,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
-            return Exit::Usage.into();
+            return not_reported();
         }
     };
     let sink = match runtime.block_on(sink_for(args.feedback.as_deref())) {
         Ok(sink) => sink,
         Err(e) => {
             tracing::error!("{e}");
-            return Exit::Usage.into();
+            return not_reported();
         }
     };
     let request_id = match (&args.request_id, &sink) {
@@ -40,7 +59,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         (None, Sink::StdoutOnly(_)) => LOCAL_REQUEST_ID.to_string(),
         (None, _) => {
             tracing::error!("--request-id (AIRLOCK_REQUEST_ID) is required with --feedback");
-            return Exit::Usage.into();
+            return not_reported();
         }
     };
     let mut options = RunOptions::new(request_id, args.command);
@@ -62,20 +81,38 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     });
     match outcome {
+        Ok(outcome) if !outcome.finished_delivered => {
+            tracing::error!(
+                exit = outcome.exit.shell_code(),
+                "CI was not told how the job ended (Finished was not delivered); exiting \
+                 {RUNNER_UNREPORTED_EXIT} so that the dispatcher tells it"
+            );
+            ExitCode::from(RUNNER_UNREPORTED_EXIT)
+        }
         Ok(outcome) => {
             if !outcome.lost.is_empty() {
+                // Finished listed them, so CI knows; the task's log has their lines.
                 tracing::error!(lost = ?outcome.lost, "some feedback messages were not delivered");
             }
             // A shell reports exit codes modulo 256; 128 + signal stays below that.
             ExitCode::from((outcome.exit.shell_code() & 0xff) as u8)
         }
-        Err(e @ runner::RunError::Spawn { .. }) => {
+        Err(
+            e @ runner::RunError::Spawn {
+                finished_delivered, ..
+            },
+        ) => {
             tracing::error!("{e}");
-            ExitCode::from(127) // the shell's "command not found / not executable"
+            if finished_delivered {
+                ExitCode::from(127) // the shell's "command not found / not executable"
+            } else {
+                ExitCode::from(RUNNER_UNREPORTED_EXIT)
+            }
         }
+        // Nothing was reported: the job did not start, or the runner lost it.
         Err(e) => {
             tracing::error!("{e}");
-            Exit::Usage.into()
+            not_reported()
         }
     }
 }

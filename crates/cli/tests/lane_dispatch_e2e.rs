@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_aws::aws_sdk_sqs::types::QueueAttributeName;
 use airlock_dispatch::aws::AwsPorts;
+use airlock_dispatch::dispatcher::{StopNotice, StoppedTask};
 use airlock_dispatch::{Decision, DispatchConfig, Dispatcher};
 use airlock_testsupport::{MotoServer, fixtures};
 use p256::pkcs8::{EncodePublicKey as _, LineEnding};
@@ -113,11 +115,16 @@ pattern = "v[0-9]+\\.[0-9]+\\.[0-9]+"
 
     /// `airlock deploy --job e2e --param PARAM` in the background, its output piped.
     fn spawn_deploy(&self, param: &str) -> std::process::Child {
+        self.spawn_deploy_of("e2e", param)
+    }
+
+    /// `airlock deploy --job JOB --param PARAM` in the background, its output piped.
+    fn spawn_deploy_of(&self, job: &str, param: &str) -> std::process::Child {
         self.airlock()
             .args([
                 "deploy",
                 "--job",
-                "e2e",
+                job,
                 "--param",
                 param,
                 "--watchdog",
@@ -144,6 +151,48 @@ pattern = "v[0-9]+\\.[0-9]+\\.[0-9]+"
                 .await
                 .expect("dispatch")
         })
+    }
+
+    /// EventBridge's "ECS Task State Change" STOPPED event for `task_arn`, whose runner
+    /// container (`deploy`) exited with `exit_code`, handled.
+    fn task_exited(&self, task_arn: &str, exit_code: i32) -> Decision {
+        let stopped = StoppedTask {
+            task_arn: task_arn.to_string(),
+            stop_code: "EssentialContainerExited".into(),
+            stopped_reason: "Essential container in task exited".into(),
+            containers: vec![("deploy".into(), Some(exit_code))],
+        };
+        self.runtime
+            .block_on(self.dispatcher.handle_stopped(&stopped))
+            .expect("stopped")
+    }
+
+    /// How many messages the feedback queue holds, visible or received and not yet deleted.
+    fn feedback_left(&self) -> u64 {
+        let out = self
+            .runtime
+            .block_on(
+                airlock_aws::sqs(&self.moto.sdk_config())
+                    .get_queue_attributes()
+                    .queue_url(&self.feedback_url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send(),
+            )
+            .expect("sqs:GetQueueAttributes");
+        let attributes = out.attributes().cloned().unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .map(|name| {
+            attributes
+                .get(name)
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("a message count")
+        })
+        .sum()
     }
 
     /// The container's environment as ECS holds it for `task_arn`.
@@ -220,20 +269,61 @@ fn deploy_through_the_real_dispatcher_prints_the_job_and_exits_with_its_code() {
     assert_eq!(status.code(), Some(42), "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.starts_with("deploying v1.2.3 for "), "{out}");
     assert!(err.contains("to stderr"), "{err}");
-}
 
-#[test]
-fn deploy_of_a_hostile_parameter_is_refused_by_the_dispatcher_with_its_reason() {
-    let prod = Production::start();
-    let mut deploy = prod.spawn_deploy("VERSION=$(id)");
-    let stderr = drain(deploy.stderr.take().expect("stderr"));
-    let decision = prod.dispatch_next();
+    // ECS reports the task stopped. The runner reported the end (its exit code is the job's):
+    // the lane is freed and nothing is sent that no follower would read.
+    let decision = prod.task_exited(&task_arn, 42);
     assert!(
         matches!(
-            &decision,
-            Decision::Rejected {
-                code: "bad_params",
-                notified: true,
+            decision,
+            Decision::TaskStopped {
+                notice: StopNotice::RunnerReported,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    assert_eq!(
+        prod.feedback_left(),
+        0,
+        "messages left in the feedback queue"
+    );
+}
+
+/// The runner cannot deliver `Finished` (its feedback queue is gone): it exits 125, and the
+/// STOPPED event tells the follower instead, which ends with the task-stopped code.
+#[test]
+fn a_runner_that_cannot_report_exits_125_and_the_dispatcher_tells_the_follower() {
+    let prod = Production::start();
+    let mut deploy = prod.spawn_deploy("VERSION=v1.2.3");
+    let stderr = drain(deploy.stderr.take().expect("stderr"));
+    let decision = prod.dispatch_next();
+    let Decision::Started { task_arn, .. } = decision else {
+        panic!("the dispatcher did not start the task: {decision:?}");
+    };
+    let environment = prod.task_environment(&task_arn);
+    let missing_queue = format!("{}-that-does-not-exist", prod.feedback_url);
+    let runner = prod
+        .airlock()
+        .args(["-q", "run", "--", "sh", "-c", "echo unheard; exit 3"])
+        .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AIRLOCK_FEEDBACK", &missing_queue)
+        .env("AIRLOCK_DELIVERY_TIMEOUT", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("airlock run");
+    assert_eq!(
+        runner.code(),
+        Some(i32::from(airlock_protocol::RUNNER_UNREPORTED_EXIT))
+    );
+
+    let decision = prod.task_exited(&task_arn, 125);
+    assert!(
+        matches!(
+            decision,
+            Decision::TaskStopped {
+                notice: StopNotice::Sent,
                 ..
             }
         ),
@@ -241,8 +331,60 @@ fn deploy_of_a_hostile_parameter_is_refused_by_the_dispatcher_with_its_reason() 
     );
     let status = deploy.wait().expect("deploy exits");
     let err = String::from_utf8_lossy(&stderr.join().expect("stderr")).into_owned();
-    assert_eq!(status.code(), Some(251), "{err}");
+    assert_eq!(status.code(), Some(255), "{err}");
+    assert!(err.contains("EssentialContainerExited"), "{err}");
+}
+
+/// `airlock deploy --job nope` hears `unknown_job` at once, with the jobs there are, instead
+/// of waiting for its watchdog.
+#[test]
+fn deploy_of_a_mistyped_job_is_refused_at_once_naming_the_configured_jobs() {
+    let prod = Production::start();
+    let started = std::time::Instant::now();
+    let err = refused(
+        &prod,
+        prod.spawn_deploy_of("nope", "VERSION=v1.2.3"),
+        "unknown_job",
+    );
+    assert!(
+        err.contains("unknown_job") && err.contains("(configured: e2e)"),
+        "{err}"
+    );
+    // The watchdog is 60 s: this answer came from the dispatcher, not from giving up.
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn deploy_of_a_hostile_parameter_is_refused_by_the_dispatcher_with_its_reason() {
+    let prod = Production::start();
+    let err = refused(&prod, prod.spawn_deploy("VERSION=$(id)"), "bad_params");
     assert!(err.contains("VERSION") && err.contains("pattern"), "{err}");
+}
+
+/// Dispatches the request `deploy` published, which must be refused with `code` and its
+/// follower told; then `deploy` must exit 251. Returns its stderr.
+fn refused(prod: &Production, mut deploy: std::process::Child, code: &str) -> String {
+    let stderr = drain(deploy.stderr.take().expect("stderr"));
+    let decision = prod.dispatch_next();
+    assert!(
+        matches!(
+            &decision,
+            Decision::Rejected {
+                code: refused_code,
+                notified: true,
+                ..
+            } if *refused_code == code
+        ),
+        "{decision:?}"
+    );
+    let status = deploy.wait().expect("deploy exits");
+    let err = String::from_utf8_lossy(&stderr.join().expect("stderr")).into_owned();
+    assert_eq!(status.code(), Some(251), "{err}");
+    err
 }
 
 /// `airlock lane doctor` in the background, its output piped.

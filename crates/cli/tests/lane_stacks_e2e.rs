@@ -895,6 +895,63 @@ fn a_deployment_runs_through_the_stacks_and_exits_with_the_jobs_code() {
     assert_eq!(status.code(), Some(7), "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(out, format!("deploying v2.7.1 as {uid}\ndone\n"), "{err}");
     assert!(err.contains("a line on stderr"), "{err}");
+
+    // 7. ECS reports the task stopped, through the stack's EventBridge rule. The runner's exit
+    // code is the job's, so it delivered Finished: the dispatcher frees the lane and sends no
+    // TaskStopped, which nobody would read. The queue is left empty.
+    api.push(&json!({
+        "version": "0",
+        "id": "00000000-0000-4000-8000-000000000002",
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": account,
+        "region": region,
+        "detail": {
+            "taskArn": task_arn,
+            "clusterArn": cluster,
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "startedBy": "airlock-dispatch",
+            "stopCode": "EssentialContainerExited",
+            "stoppedReason": "Essential container in task exited",
+            "containers": [{"name": "deploy", "lastStatus": "STOPPED", "exitCode": 7}]
+        }
+    }));
+    let replies = api.wait_replies(2, Duration::from_secs(60));
+    let decision = match replies.get(1) {
+        Some(Reply::Response { body, .. }) => {
+            serde_json::from_str::<Value>(body).expect("response JSON")["decisions"][0].clone()
+        }
+        other => {
+            drop(dispatcher);
+            panic!("the dispatcher did not answer the STOPPED event: {other:?}");
+        }
+    };
+    assert_eq!(decision["decision"], "task_stopped", "{decision}");
+    assert_eq!(decision["notice"], "runner_reported", "{decision}");
+    let attributes = lane
+        .block_on(
+            airlock_aws::sqs(&lane.sdk)
+                .get_queue_attributes()
+                .queue_url(&queue_url)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .send(),
+        )
+        .expect("sqs:GetQueueAttributes")
+        .attributes()
+        .cloned()
+        .unwrap_or_default();
+    for name in [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ] {
+        assert_eq!(
+            attributes.get(&name).map(String::as_str),
+            Some("0"),
+            "{name:?} of the feedback queue: {attributes:?}"
+        );
+    }
     drop(dispatcher);
 }
 

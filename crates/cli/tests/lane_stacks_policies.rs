@@ -324,6 +324,13 @@ fn only_ci_role_may_receive_and_delete_and_only_the_lane_may_send() {
     assert!(!allows(CI_ROLE, "sqs:PurgeQueue"));
 }
 
+/// The condition on every `kms:Sign` grant: `airlock deploy` and `airlock lane doctor` send
+/// the request's SHA-256 as a `DIGEST` (KMS takes at most 4096 bytes as `RAW`), so a grant
+/// that allows only `RAW` would refuse every request.
+fn signs_request_digests_only() -> Value {
+    json!({"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "DIGEST"})
+}
+
 /// Every statement of CI's role: its inline policies and the separate policy resources that
 /// name it.
 fn ci_role_statements(template: &Template, scope: &Scope<'_>) -> Vec<Value> {
@@ -418,7 +425,7 @@ fn ci_role_holds_exactly_the_lane_rights_and_nothing_that_reaches_production() {
         .expect("kms:Sign statement");
     assert_eq!(
         sign["Condition"]["StringEquals"],
-        json!({"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "RAW"})
+        signs_request_digests_only()
     );
     assert_eq!(
         strings(&sign["Resource"]),
@@ -486,14 +493,52 @@ fn signing_key_policy_gives_the_account_administration_only_and_signing_to_ci_ro
             }
         }
         if actions.iter().any(|a| a == "kms:Sign") {
-            assert_eq!(
-                s["Condition"]["StringEquals"],
-                json!({"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "RAW"})
-            );
+            assert_eq!(s["Condition"]["StringEquals"], signs_request_digests_only());
             signers.extend(principals);
         }
     }
     assert_eq!(signers, [CI_ROLE]);
+}
+
+#[test]
+fn ci_json_and_the_terraform_module_let_ci_sign_request_digests_only() {
+    let root = stacks::workspace_root();
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/policies/ci.json")).expect("ci.json"),
+    )
+    .expect("JSON");
+    let signs: Vec<Value> = statements(&policy)
+        .iter()
+        .filter(|s| strings(&s["Action"]).iter().any(|a| a == "kms:Sign"))
+        .map(|s| s["Condition"]["StringEquals"].clone())
+        .collect();
+    assert_eq!(signs, [signs_request_digests_only()]);
+
+    // No HCL evaluator here; the module's statements are plain blocks, one attribute a line,
+    // so the lines are compared with their spacing normalised.
+    let module = std::fs::read_to_string(root.join("deploy/terraform/modules/airlock-ci/main.tf"))
+        .expect("main.tf");
+    let lines: Vec<String> = module
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let sign_grants = lines
+        .iter()
+        .filter(|line| line.starts_with("actions =") && line.contains("\"kms:Sign\""))
+        .count();
+    assert_eq!(sign_grants, 2, "the key policy's grant and the CI role's");
+    let message_types: Vec<&str> = lines
+        .windows(2)
+        .filter(|pair| pair[0] == "variable = \"kms:MessageType\"")
+        .map(|pair| pair[1].as_str())
+        .collect();
+    assert_eq!(message_types, ["values = [\"DIGEST\"]"; 2]);
+    let algorithms: Vec<&str> = lines
+        .windows(2)
+        .filter(|pair| pair[0] == "variable = \"kms:SigningAlgorithm\"")
+        .map(|pair| pair[1].as_str())
+        .collect();
+    assert_eq!(algorithms, ["values = [\"ECDSA_SHA_256\"]"; 2]);
 }
 
 #[test]

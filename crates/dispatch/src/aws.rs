@@ -538,15 +538,25 @@ impl Ports for AwsPorts {
             }
             Err(e) => {
                 // A refusal by ECS (bad configuration, access denied, unknown cluster) will
-                // not change on retry; throttling, 5xx and transport errors will.
+                // not change on retry; throttling, 5xx and transport errors might. Both end
+                // as `run_task_failed` (the SDK has retried), but only the first is ECS's
+                // answer; the second is a failed call.
                 use airlock_aws::aws_sdk_ecs::error::ProvideErrorMetadata as _;
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 let code = e.code().unwrap_or_default().to_string();
                 let refused = e.as_service_error().is_some()
                     && status.is_some_and(|s| (400..500).contains(&s))
                     && !code.contains("Throttl");
-                let message = airlock_aws::aws_smithy_types::error::display::DisplayErrorContext(e)
-                    .to_string();
+                // The follower reads this: lead with AWS's error code (`InternalFailure`,
+                // `ThrottlingException`, …), which says what to do better than the prose.
+                let message = match (e.code(), e.message()) {
+                    (Some(code), Some(text)) => format!("{code}: {text}"),
+                    (Some(code), None) => code.to_string(),
+                    (None, _) => {
+                        airlock_aws::aws_smithy_types::error::display::DisplayErrorContext(e)
+                            .to_string()
+                    }
+                };
                 if refused {
                     Ok(RunTaskOutcome::Failed { reason: message })
                 } else {

@@ -9,8 +9,9 @@ use airlock_admission::audit::AuditRecord;
 use airlock_admission::ports::Launch;
 
 pub use airlock_admission::admission::{
-    Decision, MAX_ENVELOPE_BYTES, MAX_OVERRIDES_BYTES, NONCE_RETENTION_SECS, STARTED_BY,
-    StoppedTask, client_token, environment_of, overrides_size,
+    Decision, ESSENTIAL_CONTAINER_EXITED, MAX_ENVELOPE_BYTES, MAX_OVERRIDES_BYTES,
+    NONCE_RETENTION_SECS, STARTED_BY, StopNotice, StoppedTask, client_token, environment_of,
+    overrides_size, runner_reported_the_end,
 };
 
 use crate::config::{DispatchConfig, Job};

@@ -322,7 +322,8 @@ fn every_hostile_request_is_refused_with_its_reason_and_starts_no_task() {
             ));
         }
         // The same envelope through the local lane: the same code. Its one queue serves every
-        // job, so it may tell more followers than AWS can (an unknown job's), never fewer.
+        // job, so it may tell more followers than AWS can (an unverified envelope's naming an
+        // unknown job), never fewer.
         match (&decision, local.dispatch(&stage, &body)) {
             (
                 Decision::Rejected { code, .. },
@@ -386,4 +387,76 @@ fn a_request_delivered_three_times_starts_exactly_one_task() {
     assert_eq!(told.len(), 2, "{told:?}");
     assert!(matches!(told[0], FeedbackBody::Accepted { .. }));
     assert!(matches!(told[1], FeedbackBody::Started { .. }));
+}
+
+/// `airlock deploy --job nope`: a request signed by the trusted key for a job that is not
+/// configured is refused at once through the lane's one queue, naming the jobs there are. An
+/// envelope that does not verify is only audited, and so is a mistyped job on a lane whose
+/// jobs have queues of their own (there is no queue its follower is known to read).
+#[test]
+fn a_mistyped_job_is_told_through_the_lanes_one_queue_and_a_forged_one_is_not() {
+    let mut stage = Stage::start();
+    let dispatcher = stage.dispatcher();
+    let mut mistyped = valid_request();
+    mistyped.job = "nope".into();
+    let decision = stage.submit(&dispatcher, &mistyped);
+    assert!(
+        matches!(
+            &decision,
+            Decision::Rejected {
+                code: "unknown_job",
+                notified: true,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    let told = bodies_for(&stage.drain_feedback(), &mistyped.request_id);
+    assert!(
+        matches!(told.as_slice(), [FeedbackBody::Rejected { code, reason }]
+            if code == "unknown_job" && reason.contains("\"nope\"") && reason.contains("(configured: web)")),
+        "{told:?}"
+    );
+
+    let mut forged = valid_request();
+    forged.job = "nope".into();
+    let decision = stage
+        .runtime
+        .block_on(dispatcher.handle_envelope(&sign(&forged, &untrusted_key(), KEY_ID)))
+        .expect("dispatch");
+    assert!(
+        matches!(
+            &decision,
+            Decision::Rejected {
+                code: "bad_signature",
+                notified: false,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    assert_eq!(stage.drain_feedback(), vec![]);
+
+    let worker_queue = stage
+        .runtime
+        .block_on(airlock_testsupport::fixtures::queue(
+            &stage.moto.sdk_config(),
+            "airlock-feedback-worker",
+        ))
+        .expect("worker queue");
+    stage.add_worker_job(&worker_queue);
+    let dispatcher = stage.dispatcher();
+    let mut mistyped = valid_request();
+    mistyped.job = "nope".into();
+    let decision = stage.submit(&dispatcher, &mistyped);
+    assert!(
+        matches!(
+            &decision,
+            Decision::Rejected { code: "unknown_job", notified: false, reason, .. }
+                if reason.contains("(configured: web, worker)")
+        ),
+        "{decision:?}"
+    );
+    assert_eq!(stage.drain_feedback(), vec![]);
+    assert_eq!(stage.drain_queue(&worker_queue), vec![]);
 }

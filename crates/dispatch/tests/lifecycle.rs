@@ -5,12 +5,14 @@
 
 mod common;
 
+use std::time::Duration;
+
 use airlock_dispatch::Decision;
-use airlock_dispatch::dispatcher::{STARTED_BY, StoppedTask};
+use airlock_dispatch::dispatcher::{STARTED_BY, StopNotice, StoppedTask};
 use airlock_protocol::FeedbackBody;
-use common::{
-    KEY_ID, REPO, Stage, bodies_for, cancel_for, sign, sign_cancel, trusted_key, valid_request,
-};
+use airlock_testsupport::{Fault, FaultPlan, FaultProxy, sdk_config_for};
+use aws_config::retry::RetryConfig;
+use common::{REPO, Stage, bodies_for, cancel_for, sign_cancel, valid_request};
 
 #[test]
 fn an_accepted_request_starts_one_pinned_task_carrying_only_the_request() {
@@ -22,10 +24,7 @@ fn an_accepted_request_starts_one_pinned_task_carrying_only_the_request() {
         airlock_protocol::ImageRef::parse(&format!("{REPO}@sha256:{}", "ab".repeat(32)))
             .expect("image"),
     );
-    let decision = stage
-        .runtime
-        .block_on(dispatcher.handle_envelope(&sign(&request, &trusted_key(), KEY_ID)))
-        .expect("dispatch");
+    let decision = stage.submit(&dispatcher, &request);
     let Decision::Started { task_arn, .. } = decision else {
         panic!("not started: {decision:?}");
     };
@@ -81,10 +80,7 @@ fn cancel_stops_the_task_and_the_stopped_event_tells_the_follower_and_frees_the_
     let stage = Stage::start();
     let dispatcher = stage.dispatcher();
     let request = valid_request();
-    let started = stage
-        .runtime
-        .block_on(dispatcher.handle_envelope(&sign(&request, &trusted_key(), KEY_ID)))
-        .expect("dispatch");
+    let started = stage.submit(&dispatcher, &request);
     let Decision::Started { task_arn, .. } = started else {
         panic!("not started: {started:?}");
     };
@@ -125,10 +121,7 @@ fn cancel_stops_the_task_and_the_stopped_event_tells_the_follower_and_frees_the_
 
     // While the task holds the lane, a second request is refused.
     let second = valid_request();
-    let busy = stage
-        .runtime
-        .block_on(dispatcher.handle_envelope(&sign(&second, &trusted_key(), KEY_ID)))
-        .expect("dispatch");
+    let busy = stage.submit(&dispatcher, &second);
     assert!(
         matches!(&busy, Decision::Rejected { code: "lane_busy", reason, .. } if reason.contains(&request.request_id)),
         "{busy:?}"
@@ -146,7 +139,13 @@ fn cancel_stops_the_task_and_the_stopped_event_tells_the_follower_and_frees_the_
         .block_on(dispatcher.handle_stopped(&stopped))
         .expect("stopped");
     assert!(
-        matches!(decision, Decision::TaskStopped { .. }),
+        matches!(
+            decision,
+            Decision::TaskStopped {
+                notice: StopNotice::Sent,
+                ..
+            }
+        ),
         "{decision:?}"
     );
     let told = bodies_for(&stage.drain_feedback(), &request.request_id);
@@ -159,10 +158,7 @@ fn cancel_stops_the_task_and_the_stopped_event_tells_the_follower_and_frees_the_
         }]
     );
     let third = valid_request();
-    let decision = stage
-        .runtime
-        .block_on(dispatcher.handle_envelope(&sign(&third, &trusted_key(), KEY_ID)))
-        .expect("dispatch");
+    let decision = stage.submit(&dispatcher, &third);
     assert!(matches!(decision, Decision::Started { .. }), "{decision:?}");
 
     // A stopped event for a task the dispatcher never started changes nothing.
@@ -185,10 +181,7 @@ fn a_run_task_failure_frees_the_lane_and_tells_the_follower_why() {
         .replace(&stage.task_definition, "airlock-deploy-missing:1");
     let dispatcher = stage.dispatcher();
     let request = valid_request();
-    let decision = stage
-        .runtime
-        .block_on(dispatcher.handle_envelope(&sign(&request, &trusted_key(), KEY_ID)))
-        .expect("dispatch");
+    let decision = stage.submit(&dispatcher, &request);
     assert!(
         matches!(
             &decision,
@@ -211,10 +204,7 @@ fn a_run_task_failure_frees_the_lane_and_tells_the_follower_why() {
     );
     assert!(stage.tasks().is_empty());
     // The lane was released: the next request gets as far as RunTask again (and not lane_busy).
-    let again = stage
-        .runtime
-        .block_on(dispatcher.handle_envelope(&sign(&valid_request(), &trusted_key(), KEY_ID)))
-        .expect("dispatch");
+    let again = stage.submit(&dispatcher, &valid_request());
     assert!(
         matches!(
             &again,
@@ -225,4 +215,124 @@ fn a_run_task_failure_frees_the_lane_and_tells_the_follower_why() {
         ),
         "{again:?}"
     );
+}
+
+#[test]
+fn a_run_task_call_answered_500_frees_the_lane_and_the_next_deploy_starts() {
+    let stage = Stage::start();
+    // Every attempt the SDK makes at the first RunTask gets a 500; then ECS answers again.
+    let proxy = FaultProxy::start(
+        &stage.moto.endpoint(),
+        FaultPlan::scripted([Fault::ServerError, Fault::ServerError]).only_for(["RunTask"]),
+    )
+    .expect("fault proxy");
+    let retry = RetryConfig::standard()
+        .with_max_attempts(2)
+        .with_max_backoff(Duration::from_millis(50));
+    let dispatcher = stage.dispatcher_with(&sdk_config_for(&proxy.endpoint(), retry));
+    let request = valid_request();
+    let decision = stage.submit(&dispatcher, &request);
+    assert!(
+        matches!(
+            &decision,
+            Decision::Rejected {
+                code: "run_task_failed",
+                notified: true,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    assert_eq!(proxy.count("RunTask"), 2, "{:?}", proxy.requests());
+    let told = bodies_for(&stage.drain_feedback(), &request.request_id);
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(told[0], FeedbackBody::Accepted { job: "web".into() });
+    assert!(
+        matches!(&told[1], FeedbackBody::Rejected { code, reason }
+            if code == "run_task_failed"
+                && reason.starts_with("ecs:RunTask failed: InternalFailure: ")),
+        "{told:?}"
+    );
+    assert!(stage.tasks().is_empty());
+
+    // The lane was released at once, not at the end of its lease.
+    let next = valid_request();
+    let decision = stage.submit(&dispatcher, &next);
+    let Decision::Started { task_arn, .. } = decision else {
+        panic!("the next deploy was not started: {decision:?}");
+    };
+    assert_eq!(stage.tasks(), vec![task_arn]);
+}
+
+/// The STOPPED event after the runner reported the end itself frees the lane and leaves
+/// nothing in the queue (the follower ended on `Finished`, nobody would read a `TaskStopped`);
+/// after a runner that could not report (exit 125) the follower is told.
+#[test]
+fn a_stopped_event_tells_the_follower_only_when_the_runner_could_not() {
+    let stage = Stage::start();
+    let dispatcher = stage.dispatcher();
+    let stopped = |task_arn: &str, exit_code: i32| StoppedTask {
+        task_arn: task_arn.to_string(),
+        stop_code: "EssentialContainerExited".into(),
+        stopped_reason: "Essential container in task exited".into(),
+        containers: vec![("deploy".into(), Some(exit_code))],
+    };
+    let start = || {
+        let request = valid_request();
+        let decision = stage.submit(&dispatcher, &request);
+        let Decision::Started { task_arn, .. } = decision else {
+            panic!("not started: {decision:?}");
+        };
+        stage.drain_feedback();
+        (request, task_arn)
+    };
+
+    let (_, reported) = start();
+    let decision = stage
+        .runtime
+        .block_on(dispatcher.handle_stopped(&stopped(&reported, 3)))
+        .expect("stopped");
+    assert!(
+        matches!(
+            decision,
+            Decision::TaskStopped {
+                exit_code: Some(3),
+                notice: StopNotice::RunnerReported,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    assert_eq!(
+        stage.drain_feedback(),
+        vec![],
+        "nothing is left in the queue"
+    );
+
+    // The lane is free again; this runner could not deliver Finished.
+    let (request, unreported) = start();
+    let decision = stage
+        .runtime
+        .block_on(dispatcher.handle_stopped(&stopped(&unreported, 125)))
+        .expect("stopped");
+    assert!(
+        matches!(
+            decision,
+            Decision::TaskStopped {
+                notice: StopNotice::Sent,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    assert_eq!(
+        bodies_for(&stage.drain_feedback(), &request.request_id),
+        vec![FeedbackBody::TaskStopped {
+            stop_code: "EssentialContainerExited".into(),
+            reason: "Essential container in task exited".into(),
+            exit_code: Some(125)
+        }]
+    );
+    // And the lane was released again.
+    start();
 }

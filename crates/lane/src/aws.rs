@@ -14,10 +14,12 @@ use airlock_aws::aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 use airlock_aws::aws_sdk_sqs::config::http::HttpResponse;
 use airlock_aws::aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use airlock_aws::aws_sdk_sqs::types::{
-    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry,
+    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    SendMessageBatchRequestEntry,
 };
+use sha2::{Digest as _, Sha256};
 
-use crate::follow::DEFAULT_RECEIVE_WAIT;
+use crate::follow::{DEFAULT_RECEIVE_WAIT, FOLLOW_VISIBILITY_TIMEOUT};
 use crate::transport::{
     EntryOutcome, FeedbackSink, FeedbackSource, Received, RequestSigner, RequestSink,
     TransportError,
@@ -25,10 +27,10 @@ use crate::transport::{
 
 /// SQS's longest long poll.
 const MAX_WAIT_SECONDS: u64 = 20;
+/// SQS's longest visibility timeout (12 hours).
+const MAX_VISIBILITY_SECONDS: u64 = 43_200;
 /// SQS batch calls take at most 10 entries.
 const MAX_BATCH: usize = 10;
-/// KMS `Sign` takes at most this many bytes with `MessageType=RAW`.
-const KMS_RAW_LIMIT: usize = 4096;
 
 /// Error codes that mean "try again later", whatever the HTTP status. Matched on the part
 /// after the last `.`, since SQS's query-compatible codes carry an `AWS.SimpleQueueService.`
@@ -122,27 +124,44 @@ impl RequestSink for SnsRequestSink {
 /// Reads a feedback queue with long polls.
 #[derive(Debug, Clone)]
 pub struct SqsFeedbackSource {
-    client: airlock_aws::aws_sdk_sqs::Client,
+    /// Receives: one attempt per call, no SDK retries. A retried receive whose first answer
+    /// was lost would hide that answer's messages for a visibility timeout without the
+    /// follower knowing; failing instead lets the follower wait for them
+    /// ([`crate::follow`]) and do its own backoff.
+    receiver: airlock_aws::aws_sdk_sqs::Client,
+    /// Deletes, with the SDK's standard retries: deleting twice is harmless.
+    deleter: airlock_aws::aws_sdk_sqs::Client,
     queue_url: String,
-    /// `VisibilityTimeout` of each receive; `None` keeps the queue's own.
-    visibility_timeout: Option<i32>,
+    /// `VisibilityTimeout` of each receive, in whole seconds.
+    visibility_timeout: Duration,
 }
 
 impl SqsFeedbackSource {
-    /// A source whose client's attempt timeout is longer than SQS's longest wait
-    /// ([`airlock_aws::sqs_long_poll`]).
+    /// A source whose receives hide messages for [`FOLLOW_VISIBILITY_TIMEOUT`] and whose
+    /// attempt timeout is longer than SQS's longest wait ([`airlock_aws::sqs_long_poll`]).
     pub fn new(config: &SdkConfig, queue_url: impl Into<String>) -> SqsFeedbackSource {
+        let long_poll = airlock_aws::sqs_long_poll(config, DEFAULT_RECEIVE_WAIT);
+        let receiver = airlock_aws::aws_sdk_sqs::Client::from_conf(
+            long_poll
+                .config()
+                .to_builder()
+                .retry_config(airlock_aws::aws_sdk_sqs::config::retry::RetryConfig::disabled())
+                .build(),
+        );
         SqsFeedbackSource {
-            client: airlock_aws::sqs_long_poll(config, DEFAULT_RECEIVE_WAIT),
+            receiver,
+            deleter: airlock_aws::sqs(config),
             queue_url: queue_url.into(),
-            visibility_timeout: None,
+            visibility_timeout: FOLLOW_VISIBILITY_TIMEOUT,
         }
     }
 
-    /// Receives with this visibility timeout instead of the queue's. Zero hides nothing: what
-    /// `airlock lane doctor` reads stays visible to a follower running at the same time.
+    /// Receives with this visibility timeout (whole seconds, at most SQS's 12 hours). Zero
+    /// hides nothing: what `airlock lane doctor` reads stays visible to a follower running at
+    /// the same time.
     pub fn with_visibility_timeout(mut self, timeout: Duration) -> SqsFeedbackSource {
-        self.visibility_timeout = Some(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX));
+        self.visibility_timeout =
+            Duration::from_secs(timeout.as_secs().min(MAX_VISIBILITY_SECONDS));
         self
     }
 
@@ -152,18 +171,23 @@ impl SqsFeedbackSource {
 }
 
 impl FeedbackSource for SqsFeedbackSource {
+    fn redelivery_after(&self) -> Duration {
+        self.visibility_timeout
+    }
+
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, TransportError> {
         // Whole seconds, rounded up so that a short wait is a short poll and not a busy loop.
         let seconds =
             (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).min(MAX_WAIT_SECONDS) as i32;
         let max = max.clamp(1, MAX_BATCH) as i32;
         let output = self
-            .client
+            .receiver
             .receive_message()
             .queue_url(&self.queue_url)
             .wait_time_seconds(seconds)
             .max_number_of_messages(max)
-            .set_visibility_timeout(self.visibility_timeout)
+            .visibility_timeout(self.visibility_timeout.as_secs() as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
             .map_err(|e| sdk_error("sqs:ReceiveMessage", &self.target(), e))?;
@@ -173,6 +197,7 @@ impl FeedbackSource for SqsFeedbackSource {
                 (Some(body), Some(handle)) => received.push(Received {
                     body: body.to_string(),
                     handle: handle.to_string(),
+                    sent_at: sent_timestamp(message),
                 }),
                 _ => tracing::warn!(
                     queue = %self.queue_url,
@@ -202,7 +227,7 @@ impl FeedbackSource for SqsFeedbackSource {
                 entries.push(entry);
             }
             let output = match self
-                .client
+                .deleter
                 .delete_message_batch()
                 .queue_url(&self.queue_url)
                 .set_entries(Some(entries))
@@ -250,6 +275,18 @@ impl FeedbackSource for SqsFeedbackSource {
             })
         }
     }
+}
+
+/// The message's `SentTimestamp` (epoch milliseconds), when SQS gave it.
+fn sent_timestamp(
+    message: &airlock_aws::aws_sdk_sqs::types::Message,
+) -> Option<std::time::SystemTime> {
+    let millis: u64 = message
+        .attributes()?
+        .get(&MessageSystemAttributeName::SentTimestamp)?
+        .parse()
+        .ok()?;
+    std::time::UNIX_EPOCH.checked_add(Duration::from_millis(millis))
 }
 
 /// Whether a failed batch entry is worth sending again: the service's fault (5xx) or
@@ -394,25 +431,17 @@ impl RequestSigner for KmsSigner {
 
     async fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, TransportError> {
         let target = format!("key {}", self.key_id);
-        // KMS hashes a RAW message itself, so the signature is over exactly these bytes. It
-        // takes at most 4096 of them; a request that large is refused here rather than signed
-        // as a DIGEST, which the test KMS (moto) does not implement and so nothing would test.
-        if payload.len() > KMS_RAW_LIMIT {
-            return Err(TransportError {
-                operation: "kms:Sign",
-                message: format!(
-                    "{target}: the request is {} bytes; KMS signs at most {KMS_RAW_LIMIT} (shorten the parameters)",
-                    payload.len()
-                ),
-                retryable: false,
-            });
-        }
+        // KMS takes at most 4096 bytes as a RAW message, and a request may be larger (ECS
+        // allows 8 KiB of overrides), so the payload is hashed here and sent as a DIGEST.
+        // ECDSA_SHA_256 signs SHA-256 of the message either way, so this is the signature KMS
+        // would make over the RAW payload, and the dispatcher verifies it over the payload.
+        let digest = Sha256::digest(payload);
         let output = self
             .client
             .sign()
             .key_id(&self.key_id)
-            .message(Blob::new(payload))
-            .message_type(MessageType::Raw)
+            .message(Blob::new(digest.to_vec()))
+            .message_type(MessageType::Digest)
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await

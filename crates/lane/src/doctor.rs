@@ -1,7 +1,8 @@
 //! `airlock lane doctor`: checks, with CI's own credentials and configuration, every link CI
 //! relies on, and says for each broken one what to change.
 //!
-//! 1. The key signs (`kms:Sign`, `ECDSA_SHA_256`, a RAW message), and its public key
+//! 1. The key signs (`kms:Sign`, `ECDSA_SHA_256`, the payload's SHA-256 as a DIGEST message,
+//!    through the same signer `airlock deploy` uses), and its public key
 //!    (`kms:GetPublicKey`, when CI may read it) verifies that signature here.
 //! 2. The feedback queue answers a `ReceiveMessage`. The caller's source must not hide what it
 //!    receives (SQS: `VisibilityTimeout=0`), so a follower that is running meanwhile loses
@@ -166,7 +167,7 @@ where
         Ok(signature) => {
             report.push(Check::ok(
                 "kms:Sign",
-                format!("key {key_id} signed the probe request (ECDSA_SHA_256, RAW)"),
+                format!("key {key_id} signed the probe request (ECDSA_SHA_256, DIGEST)"),
             ));
             Some(SignedRequest::new(
                 airlock_protocol::RequestKind::Deploy,
@@ -180,7 +181,7 @@ where
                 "kms:Sign",
                 format!("key {key_id} did not sign: {error}"),
                 "CI's role needs kms:Sign on this key (kms:SigningAlgorithm ECDSA_SHA_256, \
-                 kms:MessageType RAW), and AIRLOCK_LANE_SIGNING_KEY_ID / [lane] signing_key_id \
+                 kms:MessageType DIGEST), and AIRLOCK_LANE_SIGNING_KEY_ID / [lane] signing_key_id \
                  must be the CI stack's SigningKeyArn (`airlock lane config` writes it)",
             ));
             None
@@ -387,8 +388,8 @@ async fn await_answer<S: FeedbackSource>(
         ),
         format!(
             "the dispatcher is not subscribed to the topic, is failing, answers on another \
-             queue than this one, or has no job {:?} in its allowlist (a refusal for an unknown \
-             job has no queue to go to); look at {}",
+             queue than this one, or has no job {:?} in its allowlist and a queue per job (then a \
+             refusal for an unknown job has no queue to go to); look at {}",
             request.job, options.dispatcher_log
         ),
     )

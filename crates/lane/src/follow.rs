@@ -5,11 +5,17 @@
 //! [`Reassembler`] (which drops duplicates and other requests' messages and releases the
 //! runner's stream in seq order), acted on, and only then deleted from the queue. A watchdog
 //! ends the follow when nothing new has been heard for a while.
+//!
+//! A receive whose answer never arrives (a paused or cut connection, a timeout) may still have
+//! been served: its messages are then hidden for the receive's visibility timeout
+//! ([`FeedbackSource::redelivery_after`]) and come back after it. So the follower gives no
+//! verdict that something is missing until that time has passed since the last such receive,
+//! and before it returns it takes its own leftovers (duplicates) out of the queue.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use airlock_protocol::reassemble::{Accepted, Reassembler};
 use airlock_protocol::{ExitStatus, Feedback, FeedbackBody, OutputChunk, Stream};
@@ -31,6 +37,30 @@ pub const DEFAULT_TASK_STOPPED_GRACE: Duration = Duration::from_secs(10);
 /// Extra time a receive may take beyond its wait before the follower gives up on that call
 /// and tries again (a long poll whose connection silently died).
 const RECEIVE_SLACK: Duration = Duration::from_secs(15);
+/// The visibility timeout of the follower's receives over SQS. Short, so that the messages of
+/// a receive whose answer was lost come back within seconds; long enough that a follower
+/// writing a full batch to a slow CI log deletes it before it turns visible again (if it
+/// does not, the copies are dropped as duplicates).
+pub const FOLLOW_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Beyond the visibility timeout: the time for the returned messages to be received.
+const REDELIVERY_MARGIN: Duration = Duration::from_secs(3);
+/// Another request's message older than this is an orphan: a live follower receives its own
+/// messages within seconds (others hide them for one visibility timeout at most), so one this
+/// old belongs to a follower that is gone (a `TaskStopped` that came after its follower ended
+/// on `Finished`, a duplicate sent after it returned). Deleting it keeps the lane's queue
+/// from filling with stragglers that take slots of every receive.
+pub const ORPHAN_AFTER: Duration = Duration::from_secs(300);
+/// How long the first receive after the end waits for copies. A runner whose send of its
+/// last message lost its answer sends it again after a backoff (the SDK's first retry comes
+/// within a second), so a copy can land just after the follower got the first one. A copy
+/// later than this is another follower's orphan to delete ([`ORPHAN_AFTER`]).
+const LEFTOVER_WAIT: Duration = Duration::from_secs(1);
+/// The most receives the follower spends taking its own leftovers after the end, and the
+/// failed ones after which it leaves them to a later follower.
+const MAX_DRAIN_RECEIVES: usize = 20;
+const MAX_DRAIN_FAILURES: usize = 3;
+/// The most receipt handles kept for a second delete.
+const MAX_UNDELETED: usize = 100;
 /// Backoff between failed receives that are worth retrying.
 const RETRY_BACKOFF_START: Duration = Duration::from_millis(500);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -200,6 +230,17 @@ pub struct Follower<'s, S, O, E> {
     /// The runner's `Finished`, once released; the follow ends when the stream is complete.
     finished: Option<FollowOutcome>,
     receive_backoff: Duration,
+    /// When messages last went out of sight: a receive ended without an answer we read
+    /// (failed, timed out, or was abandoned for a stop), or a delete failed. What it took or
+    /// kept is hidden until `redelivery_after` later, then comes back.
+    messages_hidden_at: Option<Instant>,
+    /// When a stop abandoned a receive in flight. Unlike `messages_hidden_at` it does not
+    /// make the end wait for leftovers: a cancel must end promptly, and what such a receive
+    /// hid that was needed is waited for as missing output; a copy it hid is left to a later
+    /// follower ([`ORPHAN_AFTER`]).
+    receive_abandoned_at: Option<Instant>,
+    /// Receipt handles whose delete failed; tried again with the next delete.
+    undeleted: Vec<String>,
 }
 
 impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
@@ -227,7 +268,28 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
             task_stopped: None,
             finished: None,
             receive_backoff: RETRY_BACKOFF_START,
+            messages_hidden_at: None,
+            receive_abandoned_at: None,
+            undeleted: Vec::new(),
         }
+    }
+
+    /// How long after an unanswered receive its messages may still be hidden.
+    fn redelivery_window(&self) -> Duration {
+        self.source.redelivery_after() + REDELIVERY_MARGIN
+    }
+
+    /// When the task-stopped verdict may be given: after the grace, and not while messages a
+    /// lost receive took may still be hidden.
+    fn task_stopped_deadline(&self, since: Instant) -> Instant {
+        let mut deadline = since + self.options.task_stopped_grace;
+        for hidden_at in [self.messages_hidden_at, self.receive_abandoned_at]
+            .into_iter()
+            .flatten()
+        {
+            deadline = deadline.max(hidden_at + self.redelivery_window());
+        }
+        deadline
     }
 
     /// Follows until the deployment's end (`Some`) or until `stop` completes (`None`). `stop`
@@ -241,7 +303,7 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
             }
             let mut deadline = self.last_heard + self.options.watchdog;
             if let Some((_, since)) = &self.task_stopped {
-                deadline = deadline.min(*since + self.options.task_stopped_grace);
+                deadline = deadline.min(self.task_stopped_deadline(*since));
             }
             let wait = self
                 .options
@@ -249,16 +311,26 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
                 .min(deadline.saturating_duration_since(now));
             let received = tokio::select! {
                 biased;
-                () = &mut stop => return None,
+                () = &mut stop => {
+                    // The receive in flight is abandoned; it may have been served. What it
+                    // took that the follow still needs is waited for anyway (its seqs are
+                    // missing); the verdict must not come before it is back.
+                    self.receive_abandoned_at = Some(Instant::now());
+                    return None;
+                }
                 received = tokio::time::timeout(
                     wait + RECEIVE_SLACK,
                     self.source.receive(MAX_RECEIVE, wait),
                 ) => received,
             };
+            if !matches!(received, Ok(Ok(_))) {
+                self.messages_hidden_at = Some(Instant::now());
+            }
             match received {
                 Ok(Ok(messages)) => {
                     self.receive_backoff = RETRY_BACKOFF_START;
                     if let Some(outcome) = self.process(messages).await {
+                        self.take_leftovers().await;
                         return Some(outcome);
                     }
                 }
@@ -304,7 +376,7 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
     /// The watchdog and the task-stopped grace.
     fn expired(&mut self, now: Instant) -> Option<FollowOutcome> {
         if let Some((stopped, since)) = &self.task_stopped
-            && now.saturating_duration_since(*since) >= self.options.task_stopped_grace
+            && now >= self.task_stopped_deadline(*since)
         {
             let outcome = stopped.clone();
             if let FollowOutcome::TaskStopped {
@@ -370,6 +442,16 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
                 Ok(feedback) => feedback,
                 Err(error) => {
                     if let Some(other) = foreign_request_id(&message.body, &self.request_id) {
+                        if is_orphan(message.sent_at, SystemTime::now()) {
+                            tracing::info!(
+                                request_id = %self.request_id,
+                                other_request = %other,
+                                "deleting an unreadable orphan of another request (older than {} s)",
+                                ORPHAN_AFTER.as_secs()
+                            );
+                            processed.push(message.handle);
+                            continue;
+                        }
                         tracing::debug!(
                             request_id = %self.request_id,
                             other_request = %other,
@@ -393,6 +475,18 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
             };
             let seq = feedback.seq;
             match self.reassembler.accept(feedback) {
+                Accepted::OtherRequest { request_id }
+                    if is_orphan(message.sent_at, SystemTime::now()) =>
+                {
+                    // See ORPHAN_AFTER: its follower is gone.
+                    tracing::info!(
+                        request_id = %self.request_id,
+                        other_request = %request_id,
+                        "deleting an orphaned feedback message of another request (older than {} s)",
+                        ORPHAN_AFTER.as_secs()
+                    );
+                    processed.push(message.handle);
+                }
                 Accepted::OtherRequest { request_id } => {
                     // Not deleted: the lane's queue is shared by the lane's requests over time,
                     // and this message belongs to someone else. With the dispatcher's lane
@@ -436,13 +530,7 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
         // Printed first, deleted second: a crash in between repeats output the reassembler of
         // a new follower would drop, never loses it.
         self.flush();
-        if !processed.is_empty()
-            && let Err(error) = self.source.delete(&processed).await
-        {
-            // Undeleted messages come back after the visibility timeout and are dropped then
-            // as duplicates; nothing is lost by going on.
-            tracing::warn!(request_id = %self.request_id, %error, "deleting processed feedback failed");
-        }
+        self.delete(processed).await;
         if outcome.is_some() {
             return outcome;
         }
@@ -450,6 +538,84 @@ impl<'s, S: FeedbackSource, O: Write, E: Write> Follower<'s, S, O, E> {
             return self.finished.clone();
         }
         None
+    }
+
+    /// Deletes `handles` and any whose delete failed before. Undeleted messages come back
+    /// after the visibility timeout and are dropped then as duplicates; nothing is lost by
+    /// going on, but the end of the follow waits for them so that none is left behind.
+    async fn delete(&mut self, mut handles: Vec<String>) {
+        handles.append(&mut self.undeleted);
+        if handles.is_empty() {
+            return;
+        }
+        if let Err(error) = self.source.delete(&handles).await {
+            tracing::warn!(request_id = %self.request_id, %error, "deleting processed feedback failed");
+            self.messages_hidden_at = Some(Instant::now());
+            if error.retryable {
+                handles.truncate(MAX_UNDELETED);
+                self.undeleted = handles;
+            }
+        }
+    }
+
+    /// After the end: takes what is left of ours in the queue (copies of messages already
+    /// handled, sent twice by a retry, or hidden by a receive whose answer was lost), so that
+    /// the lane's queue is empty after a deployment. Normally one receive that waits up to
+    /// [`LEFTOVER_WAIT`]; while copies turn up, or while a lost receive may still hide some,
+    /// more.
+    async fn take_leftovers(&mut self) {
+        let window = self.redelivery_window();
+        let mut failures = 0;
+        for round in 0..MAX_DRAIN_RECEIVES {
+            let now = Instant::now();
+            let hidden_until = self
+                .messages_hidden_at
+                .map(|at| at + window)
+                .filter(|until| *until > now);
+            let wait = match hidden_until {
+                Some(until) => until - now,
+                None if round == 0 => LEFTOVER_WAIT,
+                None => Duration::ZERO,
+            };
+            let received =
+                tokio::time::timeout(wait + RECEIVE_SLACK, self.source.receive(MAX_RECEIVE, wait))
+                    .await;
+            let Ok(Ok(messages)) = received else {
+                self.messages_hidden_at = Some(Instant::now());
+                failures += 1;
+                if failures >= MAX_DRAIN_FAILURES {
+                    tracing::warn!(request_id = %self.request_id, "could not check the feedback queue for leftovers; a later follower removes them");
+                    break;
+                }
+                tokio::time::sleep(RETRY_BACKOFF_START).await;
+                continue;
+            };
+            let mut ours = 0;
+            let mut delete = Vec::new();
+            let now_wall = SystemTime::now();
+            for message in messages {
+                let foreign = match Feedback::from_json(&message.body) {
+                    Ok(feedback) => {
+                        (feedback.request_id != self.request_id).then_some(feedback.request_id)
+                    }
+                    Err(_) => foreign_request_id(&message.body, &self.request_id),
+                };
+                match foreign {
+                    // Ours (or unreadable and not provably another's): the follow has ended,
+                    // so it can only be a copy or a late event.
+                    None => {
+                        ours += 1;
+                        delete.push(message.handle);
+                    }
+                    Some(_) if is_orphan(message.sent_at, now_wall) => delete.push(message.handle),
+                    Some(_) => {}
+                }
+            }
+            self.delete(delete).await;
+            if ours == 0 && hidden_until.is_none() && self.undeleted.is_empty() {
+                break;
+            }
+        }
     }
 
     fn heard(&mut self) {
@@ -698,6 +864,13 @@ fn foreign_request_id(body: &str, ours: &str) -> Option<String> {
     (id != ours).then(|| id.to_string())
 }
 
+/// Whether a message sent at `sent_at` is old enough to be another request's orphan.
+fn is_orphan(sent_at: Option<SystemTime>, now: SystemTime) -> bool {
+    sent_at
+        .and_then(|sent| now.duration_since(sent).ok())
+        .is_some_and(|age| age >= ORPHAN_AFTER)
+}
+
 /// The start of a receipt handle: enough to find it in a log, short enough to read.
 fn handle_tag(handle: &str) -> String {
     let mut tag: String = handle.chars().take(20).collect();
@@ -779,6 +952,9 @@ mod tests {
     struct NoFeedback;
 
     impl FeedbackSource for NoFeedback {
+        fn redelivery_after(&self) -> Duration {
+            Duration::from_secs(1)
+        }
         async fn receive(
             &self,
             _max: usize,

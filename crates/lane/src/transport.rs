@@ -2,7 +2,7 @@
 //! over SQS/SNS/KMS and over the local SQLite file.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A transport failure. `retryable` separates throttling, 5xx and connection trouble (retry
 /// with backoff) from errors that retrying cannot fix (no such queue, access denied).
@@ -36,6 +36,8 @@ pub trait FeedbackSink: Send + Sync {
 pub struct Received {
     pub body: String,
     pub handle: String,
+    /// When the queue got the message (SQS `SentTimestamp`), where the transport says.
+    pub sent_at: Option<SystemTime>,
 }
 
 /// Where the follower reads feedback.
@@ -49,6 +51,11 @@ pub trait FeedbackSource: Send + Sync {
     /// Deletes processed messages (DeleteMessageBatch).
     fn delete(&self, handles: &[String])
     -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// How long a received message stays hidden from every receive before it can be received
+    /// again (the receive's visibility timeout). A receive whose answer never arrived hid its
+    /// messages for this long: the follower waits at least this long before it calls anything
+    /// missing.
+    fn redelivery_after(&self) -> Duration;
 }
 
 /// Where CI publishes signed requests (the lane's SNS topic).

@@ -175,7 +175,8 @@ async fn a_thousand_messages_shuffled_and_duplicated_arrive_byte_identical() {
     sent.shuffle(&mut rand::rngs::StdRng::seed_from_u64(1000));
 
     let sink = SqsFeedbackSink::new(&config, &url);
-    let source = SqsFeedbackSource::new(&config, &url);
+    let source =
+        SqsFeedbackSource::new(&config, &url).with_visibility_timeout(Duration::from_secs(2));
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let (outcome, ()) = tokio::join!(
         follow(
@@ -241,7 +242,8 @@ async fn nothing_is_lost_doubled_or_misordered_through_faults() {
     )
     .expect("proxy");
     let sink = SqsFeedbackSink::new(&sdk_config_for(&send_proxy.endpoint(), retry()), &url);
-    let source = SqsFeedbackSource::new(&sdk_config_for(&receive_proxy.endpoint(), retry()), &url);
+    let source = SqsFeedbackSource::new(&sdk_config_for(&receive_proxy.endpoint(), retry()), &url)
+        .with_visibility_timeout(Duration::from_secs(2));
 
     let mine = run(RID, 300, ExitStatus::Signal(9));
     let mut sent = mine.bodies.clone();
@@ -302,7 +304,8 @@ async fn a_silent_runner_trips_the_watchdog_with_the_request_named() {
         .collect();
     send_all(&SqsFeedbackSink::new(&config, &url), &sent).await;
 
-    let source = SqsFeedbackSource::new(&config, &url);
+    let source =
+        SqsFeedbackSource::new(&config, &url).with_visibility_timeout(Duration::from_secs(2));
     let watchdog = Duration::from_secs(4);
     let mut err = Vec::new();
     let started = Instant::now();
@@ -337,7 +340,8 @@ async fn a_rejection_ends_the_follow_with_251() {
     )
     .to_json();
     send_all(&SqsFeedbackSink::new(&config, &url), &[rejected]).await;
-    let source = SqsFeedbackSource::new(&config, &url);
+    let source =
+        SqsFeedbackSource::new(&config, &url).with_visibility_timeout(Duration::from_secs(2));
     let mut err = Vec::new();
     let outcome = follow(
         &source,
@@ -365,7 +369,8 @@ async fn errors_name_the_queue_and_say_whether_retrying_helps() {
         moto.endpoint(),
         airlock_testsupport::ACCOUNT_ID
     );
-    let source = SqsFeedbackSource::new(&config, &missing);
+    let source =
+        SqsFeedbackSource::new(&config, &missing).with_visibility_timeout(Duration::from_secs(2));
     let error = source
         .receive(10, Duration::from_secs(1))
         .await
@@ -386,7 +391,8 @@ async fn errors_name_the_queue_and_say_whether_retrying_helps() {
     let url = queue(&moto, "lane-errors").await;
     let proxy = FaultProxy::start(&moto.endpoint(), FaultPlan::pass()).expect("proxy");
     let no_retries = sdk_config_for(&proxy.endpoint(), RetryConfig::disabled());
-    let source = SqsFeedbackSource::new(&no_retries, &url);
+    let source =
+        SqsFeedbackSource::new(&no_retries, &url).with_visibility_timeout(Duration::from_secs(2));
     for fault in [Fault::Throttle, Fault::ServerError, Fault::DropConnection] {
         proxy.set_plan(FaultPlan::scripted([fault.clone()]));
         let error = source

@@ -81,13 +81,21 @@ impl MemoryQueue {
             state.next_handle += 1;
             let handle = format!("handle-{}", state.next_handle);
             state.in_flight.insert(handle.clone(), body.clone());
-            out.push(Received { body, handle });
+            out.push(Received {
+                body,
+                handle,
+                sent_at: None,
+            });
         }
         Ok(out)
     }
 }
 
 impl FeedbackSource for MemoryQueue {
+    fn redelivery_after(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, TransportError> {
         let first = self.take(max)?;
         if !first.is_empty() {

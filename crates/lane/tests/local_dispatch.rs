@@ -24,13 +24,14 @@ const CONFIG: &str = r#"
 command = ["./jobs/hello.sh", "--greet"]
 timeout_secs = 60
 [lane.jobs.hello.params.MODE]
-enum = ["quick", "wait", "die"]
+enum = ["quick", "wait", "die", "unreported"]
 [lane.jobs.hello.params.EXIT_CODE]
 pattern = "[0-9]{1,3}"
 "#;
 
 /// Records its argv, environment and working directory under `runs/<request id>/`, then
-/// behaves as `MODE` says: exit at once, wait for SIGTERM, or die by SIGKILL.
+/// behaves as `MODE` says: exit at once, wait for SIGTERM, die by SIGKILL, or exit 125 as
+/// `airlock run` does when it could not deliver `Finished`.
 const STAND_IN: &str = r#"#!/bin/sh
 out="__DIR__/runs/$AIRLOCK_REQUEST_ID"
 mkdir -p "$out"
@@ -43,6 +44,7 @@ case "$MODE" in
     touch "$out/waiting"
     while :; do sleep 0.05; done ;;
   die) kill -9 $$ ;;
+  unreported) exit 125 ;;
 esac
 exit 0
 "#;
@@ -684,6 +686,48 @@ async fn a_runner_killed_by_a_signal_is_reported_and_frees_the_lane() {
         .await;
     assert!(matches!(outcome, Decision::Started { .. }), "{outcome:?}");
     lane.dispatcher.wait_for_jobs().await;
+}
+
+#[tokio::test]
+async fn a_runner_that_could_not_deliver_finished_is_reported_and_one_that_did_is_not() {
+    let lane = Lane::new().await;
+    let outcome = lane
+        .dispatch(&sign_deploy(
+            &lane.signer,
+            &request("r-unreported", &[("MODE", "unreported")]),
+        ))
+        .await;
+    assert!(matches!(outcome, Decision::Started { .. }), "{outcome:?}");
+    lane.dispatcher.wait_for_jobs().await;
+    let stopped: Vec<FeedbackBody> = lane
+        .feedback()
+        .await
+        .into_iter()
+        .map(|f| f.body)
+        .filter(|body| matches!(body, FeedbackBody::TaskStopped { .. }))
+        .collect();
+    assert!(
+        matches!(stopped.as_slice(), [FeedbackBody::TaskStopped { stop_code, reason, exit_code: Some(125) }]
+            if stop_code == "RunnerUnreported" && reason.contains("r-unreported")),
+        "{stopped:?}"
+    );
+    // A runner that exits with the job's code (here 0) has told the follower: nothing more
+    // is sent.
+    let outcome = lane
+        .dispatch(&sign_deploy(
+            &lane.signer,
+            &request("r-reported", &[("MODE", "quick")]),
+        ))
+        .await;
+    assert!(matches!(outcome, Decision::Started { .. }), "{outcome:?}");
+    lane.dispatcher.wait_for_jobs().await;
+    let stopped = lane
+        .feedback()
+        .await
+        .into_iter()
+        .filter(|f| matches!(f.body, FeedbackBody::TaskStopped { .. }))
+        .count();
+    assert_eq!(stopped, 0);
 }
 
 #[tokio::test]

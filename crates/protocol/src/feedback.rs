@@ -78,6 +78,18 @@ pub enum Stream {
     Stderr,
 }
 
+/// The exit code of `airlock run` when it could not deliver `Finished` to its feedback
+/// destination (or could not even start: a usage error with a destination given). Whoever
+/// watches the task must then tell the follower how it ended: the AWS dispatcher sends
+/// `TaskStopped` for a task whose runner exited with this code, and skips it when the runner
+/// exited with any other code, which is the job's own and means `Finished` was delivered.
+///
+/// 125 because `env`, `timeout` and `docker run` use it the same way ("the wrapper itself
+/// failed"), and it is below 128, so it cannot be mistaken for death by a signal. A job that
+/// exits 125 itself is reported by `Finished` and then once more by a `TaskStopped` that no
+/// follower reads: rare, and better than a follower left waiting.
+pub const RUNNER_UNREPORTED_EXIT: u8 = 125;
+
 /// How the job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -20,7 +20,9 @@ pub mod reassemble;
 pub mod request;
 pub mod signing;
 
-pub use feedback::{ExitStatus, Feedback, FeedbackBody, OutputChunk, Stream};
+pub use feedback::{
+    ExitStatus, Feedback, FeedbackBody, OutputChunk, RUNNER_UNREPORTED_EXIT, Stream,
+};
 pub use request::{CancelRequest, DeployRequest, ImageRef, Requester};
 pub use signing::{RequestKind, SIGNING_ALGORITHM, SignedRequest};
 

@@ -2,9 +2,11 @@
 //!
 //! CI signs with AWS KMS (`ECDSA_SHA_256` on an `ECC_NIST_P256` key), so the private key never
 //! leaves KMS; the dispatcher verifies with the public key alone, locally, without a KMS call.
-//! KMS `Sign` with `MessageType=RAW` hashes the message with SHA-256 and returns a DER-encoded
-//! ECDSA signature; [`SignedRequest::verify`] checks exactly that over the exact `payload` bytes
-//! (base64 in the envelope), and only then is the payload parsed.
+//! CI hashes the payload with SHA-256 and has KMS `Sign` it with `MessageType=DIGEST` (a RAW
+//! message is limited to 4096 bytes); that is the same ECDSA signature as KMS makes over the
+//! RAW payload, since `ECDSA_SHA_256` signs the message's SHA-256 either way. It comes back
+//! DER-encoded; [`SignedRequest::verify`] checks it over the exact `payload` bytes (base64 in
+//! the envelope), and only then is the payload parsed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -507,6 +509,52 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_signature_over_the_payloads_sha256_digest_verifies_over_the_payload() {
+        use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+        use sha2::{Digest as _, Sha256};
+
+        // Larger than KMS's 4096-byte RAW limit, which is why CI signs the digest.
+        let mut request = deploy();
+        request.params = (0..7)
+            .map(|i| (format!("PARAM_{i}"), "v".repeat(1000)))
+            .collect();
+        let payload = SignedRequest::deploy_payload(&request);
+        assert!(payload.len() > 7000, "{}", payload.len());
+        let digest = Sha256::digest(&payload);
+        assert_eq!(digest.len(), 32);
+
+        // What KMS does with `MessageType=DIGEST`: sign the 32 bytes as the hash, unhashed.
+        let prehashed: Signature = test_key(7).sign_prehash(&digest).expect("a 32-byte digest");
+        let envelope = SignedRequest::new(
+            RequestKind::Deploy,
+            &payload,
+            KEY_ID,
+            prehashed.to_der().as_bytes(),
+        );
+        assert_eq!(
+            envelope.verify(&verifying(7)),
+            Ok(VerifiedRequest::Deploy(request))
+        );
+        // It is the very signature of the payload itself (RFC 6979 makes both deterministic),
+        // so RAW and DIGEST envelopes are indistinguishable to the dispatcher.
+        let raw: Signature = test_key(7).sign(&payload);
+        assert_eq!(prehashed, raw);
+
+        // Hashing the digest once more (a signer that sent the digest as RAW) does not verify.
+        let hashed_twice: Signature = test_key(7).sign(&digest[..]);
+        let envelope = SignedRequest::new(
+            RequestKind::Deploy,
+            &payload,
+            KEY_ID,
+            hashed_twice.to_der().as_bytes(),
+        );
+        assert!(matches!(
+            envelope.verify(&verifying(7)),
+            Err(ProtocolError::Signature(m)) if m.contains("does not match")
+        ));
     }
 
     #[test]

@@ -148,6 +148,8 @@ pub struct RequestRecord {
 struct ProxyState {
     upstream: Uri,
     plan: Mutex<FaultPlan>,
+    /// While set and in the future, the proxy answers nothing: see [`FaultProxy::freeze_for`].
+    frozen_until: Mutex<Option<std::time::Instant>>,
     log: Mutex<Vec<RequestRecord>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -178,6 +180,7 @@ impl FaultProxy {
         let state = Arc::new(ProxyState {
             upstream,
             plan: Mutex::new(plan),
+            frozen_until: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
@@ -225,6 +228,25 @@ impl FaultProxy {
 
     pub fn clear_log(&self) {
         lock(&self.state.log).clear();
+    }
+
+    /// Freezes the endpoint for `duration` from now, as a paused server (SIGSTOP) does:
+    /// requests that arrive wait before they are forwarded, and answers that are ready wait
+    /// before they are sent; when the time is up everything goes on. Connections stay open,
+    /// so a client sees only a slow answer unless its own timeout fires first.
+    pub fn freeze_for(&self, duration: Duration) {
+        *lock(&self.state.frozen_until) = Some(std::time::Instant::now() + duration);
+    }
+}
+
+/// Waits out a freeze, if one is on.
+async fn thaw(state: &ProxyState) {
+    let until = *lock(&state.frozen_until);
+    if let Some(until) = until {
+        let now = std::time::Instant::now();
+        if until > now {
+            tokio::time::sleep(until - now).await;
+        }
     }
 }
 
@@ -291,6 +313,7 @@ async fn handle(
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Err(Dropped),
     };
+    thaw(&state).await;
     let call = AwsCall::identify(&parts.headers, &body);
     let fault = lock(&state.plan).next_fault(&call.operation);
     lock(&state.log).push(RequestRecord {
@@ -299,7 +322,7 @@ async fn handle(
         fault: fault.clone(),
     });
 
-    match fault {
+    let answer = match fault {
         Fault::Pass => forward(&state, &parts, &body).await,
         Fault::DropConnection => Err(Dropped),
         Fault::DropResponse => {
@@ -317,7 +340,10 @@ async fn handle(
             let _ = forward(&state, &parts, &body).await;
             forward(&state, &parts, &body).await
         }
-    }
+    };
+    // An answer that became ready during a freeze waits for its end too.
+    thaw(&state).await;
+    answer
 }
 
 async fn forward(

@@ -124,9 +124,43 @@ max_len = 20000
     }
 
     pub fn dispatcher(&self) -> Dispatcher<AwsPorts> {
+        self.dispatcher_with(&self.moto.sdk_config())
+    }
+
+    /// The dispatcher with its AWS calls made through `sdk` (a [`FaultProxy`]'s endpoint, say).
+    ///
+    /// [`FaultProxy`]: airlock_testsupport::FaultProxy
+    pub fn dispatcher_with(&self, sdk: &airlock_aws::SdkConfig) -> Dispatcher<AwsPorts> {
         let config = DispatchConfig::parse(&self.config_text, "dispatch.toml").expect("config");
-        let ports = AwsPorts::new(&self.moto.sdk_config(), &config.table);
+        let ports = AwsPorts::new(sdk, &config.table);
         Dispatcher::new(Arc::new(config), ports)
+    }
+
+    /// Signs `request` with the trusted key and hands it to `dispatcher`, as SNS would.
+    pub fn submit(
+        &self,
+        dispatcher: &Dispatcher<AwsPorts>,
+        request: &DeployRequest,
+    ) -> airlock_dispatch::Decision {
+        self.runtime
+            .block_on(dispatcher.handle_envelope(&sign(request, &trusted_key(), KEY_ID)))
+            .unwrap_or_else(|e| panic!("the invocation failed: {e}"))
+    }
+
+    /// A second job, `worker`, like `web` but whose followers read `queue_url`.
+    pub fn add_worker_job(&mut self, queue_url: &str) {
+        let start = self
+            .config_text
+            .find("[dispatch.jobs.web]")
+            .expect("job web");
+        let end = self
+            .config_text
+            .find("[dispatch.jobs.web.params.")
+            .expect("web's parameters");
+        let worker = self.config_text[start..end]
+            .replace("[dispatch.jobs.web]", "[dispatch.jobs.worker]")
+            .replace(&self.queue_url, queue_url);
+        self.config_text.push_str(&worker);
     }
 
     /// The tasks in the cluster, running or stopped.
@@ -164,13 +198,18 @@ max_len = 20000
 
     /// Every message in the feedback queue (received and deleted).
     pub fn drain_feedback(&self) -> Vec<Feedback> {
+        self.drain_queue(&self.queue_url)
+    }
+
+    /// Every message in the queue at `queue_url` (received and deleted).
+    pub fn drain_queue(&self, queue_url: &str) -> Vec<Feedback> {
         let sqs = airlock_aws::sqs(&self.moto.sdk_config());
         self.runtime.block_on(async {
             let mut all = Vec::new();
             loop {
                 let out = sqs
                     .receive_message()
-                    .queue_url(&self.queue_url)
+                    .queue_url(queue_url)
                     .max_number_of_messages(10)
                     .wait_time_seconds(0)
                     .send()
@@ -183,7 +222,7 @@ max_len = 20000
                     let body = m.body().unwrap_or_default();
                     all.push(Feedback::from_json(body).expect("feedback parses"));
                     sqs.delete_message()
-                        .queue_url(&self.queue_url)
+                        .queue_url(queue_url)
                         .receipt_handle(m.receipt_handle().unwrap_or_default())
                         .send()
                         .await

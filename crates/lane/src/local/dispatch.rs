@@ -14,10 +14,12 @@
 //! - the lane lock is held by a process (the dispatcher, then the runner): a lock whose holder
 //!   is gone is stale and taken over, and the runner's exit releases it. A runner killed by a
 //!   signal could not send `Finished`, so the follower gets `TaskStopped{stop_code:
-//!   "RunnerKilled"}`, as ECS reports a task that died;
+//!   "RunnerKilled"}`, as ECS reports a task that died, and one that exits 125 (it could not
+//!   deliver `Finished`) `TaskStopped{stop_code: "RunnerUnreported"}`;
 //! - a cancel sends SIGTERM to the runner, which forwards it to the job;
 //! - the one feedback queue serves every job, so a refusal can be told to any request whose id
-//!   can be read, even one naming an unknown job (on AWS that has no queue to be told through);
+//!   can be read, even one naming an unknown job in an envelope that does not verify (on AWS
+//!   only a verified one is told, and only when all jobs share a queue);
 //! - there is no registry: a job takes no image, so a request naming one is `bad_image`.
 
 use std::collections::BTreeMap;
@@ -34,7 +36,7 @@ use airlock_admission::ports::{
     RunTaskOutcome, TaskOwner,
 };
 use airlock_admission::{Admission, AllowedJob, Allowlist};
-use airlock_protocol::{Feedback, FeedbackBody, ImageRef};
+use airlock_protocol::{Feedback, FeedbackBody, ImageRef, RUNNER_UNREPORTED_EXIT};
 use p256::ecdsa::VerifyingKey;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -618,8 +620,9 @@ pub fn job_environment(
 }
 
 /// Waits for a runner to exit, then releases the lane. A runner killed by a signal could not
-/// send `Finished`, so the follower is told with `TaskStopped` (as ECS tells it of a task
-/// that died).
+/// send `Finished`, and one that exits [`RUNNER_UNREPORTED_EXIT`] says it could not, so the
+/// follower is told with `TaskStopped` (as ECS tells it of a task that died); after any other
+/// exit the runner has told it.
 async fn watch_runner(
     lane: LocalLane,
     feedback: LocalQueue,
@@ -639,21 +642,37 @@ async fn watch_runner(
             }
         }
     }
-    if let Ok(status) = &status
-        && let Some(signal) = status.signal()
-    {
+    let unreported = match &status {
+        Ok(status) => match (status.signal(), status.code()) {
+            (Some(signal), _) => Some((
+                "RunnerKilled",
+                format!(
+                    "the runner (local pid {pid}) of request {request_id} was killed by signal {signal}"
+                ),
+                None,
+            )),
+            (None, Some(code)) if code == i32::from(RUNNER_UNREPORTED_EXIT) => Some((
+                "RunnerUnreported",
+                format!(
+                    "the runner (local pid {pid}) of request {request_id} could not report how the job ended (exit code {code}; its log says why)"
+                ),
+                Some(code),
+            )),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    if let Some((stop_code, reason, exit_code)) = unreported {
         let body = FeedbackBody::TaskStopped {
-            stop_code: "RunnerKilled".into(),
-            reason: format!(
-                "the runner (local pid {pid}) of request {request_id} was killed by signal {signal}"
-            ),
-            exit_code: None,
+            stop_code: stop_code.into(),
+            reason,
+            exit_code,
         };
         if let Err(e) = feedback
             .send_batch(&[Feedback::new(&request_id, 0, body).to_json()])
             .await
         {
-            tracing::error!(request_id, error = %e, "could not report the runner's death");
+            tracing::error!(request_id, error = %e, "could not tell the follower how the runner ended");
         }
     }
     tracing::debug!(

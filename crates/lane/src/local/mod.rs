@@ -269,6 +269,9 @@ impl LocalQueue {
                             Ok(Received {
                                 body: row.get(2)?,
                                 handle: format!("{id}.{count}"),
+                                // The lane file does not record send times, so the local
+                                // follower never treats another request's message as orphaned.
+                                sent_at: None,
                             })
                         },
                     )?;
@@ -310,6 +313,10 @@ impl FeedbackSink for LocalQueue {
 }
 
 impl FeedbackSource for LocalQueue {
+    fn redelivery_after(&self) -> Duration {
+        self.visibility_timeout
+    }
+
     /// Polls every `poll_interval` until a message is visible or `wait` has passed; returns
     /// at most `max` (clamped to 1..=10) messages, oldest first.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, TransportError> {

@@ -120,6 +120,9 @@ pub enum RunError {
         request_id: String,
         program: OsString,
         source: std::io::Error,
+        /// Whether `Finished` (exit code 127, the reason on stderr before it) reached the
+        /// feedback destination, so that CI knows.
+        finished_delivered: bool,
     },
     #[error("request {request_id}: waiting for the job failed: {source}")]
     Wait {
@@ -248,13 +251,21 @@ pub(crate) async fn run_with<P: Packing, S: FeedbackSink, E: Echo>(
     let (mut child, group) = match process::spawn(&options.command) {
         Ok(spawned) => spawned,
         Err(source) => {
-            let error = RunError::Spawn {
+            let mut error = RunError::Spawn {
                 request_id: request_id.clone(),
                 program,
                 source,
+                finished_delivered: false,
             };
-            let _ = echo.note(&format!("request {request_id}: {error}"));
-            report_spawn_failure::<P, S>(&options, sink, &error).await;
+            // The error names the request already.
+            let _ = echo.note(&error.to_string());
+            let delivered = report_spawn_failure::<P, S>(&options, sink, &error).await;
+            if let RunError::Spawn {
+                finished_delivered, ..
+            } = &mut error
+            {
+                *finished_delivered = delivered;
+            }
             return Err(error);
         }
     };
@@ -408,12 +419,12 @@ fn end_note(
 
 /// Tells CI that the job could not even start: the reason on stderr, then `Finished` with
 /// exit code 127 (the shell's "command not found"), so the follower does not wait for its
-/// watchdog.
+/// watchdog. Returns whether `Finished` was delivered.
 async fn report_spawn_failure<P: Packing, S: FeedbackSink>(
     options: &RunOptions,
     sink: &S,
     error: &RunError,
-) {
+) -> bool {
     let request_id = &options.request_id;
     let mut packer = P::new(request_id, options.message_limit);
     let mut next_seq = 1;
@@ -434,8 +445,10 @@ async fn report_spawn_failure<P: Packing, S: FeedbackSink>(
             lost: Vec::new(),
         },
     ));
+    let mut finished_delivered = false;
     for message in messages {
-        deliver::deliver_one(
+        // Finished is the last message: what is left of this flag is its delivery.
+        finished_delivered = deliver::deliver_one(
             request_id,
             sink,
             message.seq,
@@ -444,6 +457,7 @@ async fn report_spawn_failure<P: Packing, S: FeedbackSink>(
         )
         .await;
     }
+    finished_delivered
 }
 
 /// A pipe reader task and whether it is waiting on the pipe.

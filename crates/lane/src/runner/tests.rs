@@ -531,6 +531,16 @@ async fn a_missing_program_is_an_error_naming_the_request() {
         .await
         .expect_err("cannot start");
     assert!(err.to_string().contains("req-test"), "{err}");
+    assert!(
+        matches!(
+            err,
+            RunError::Spawn {
+                finished_delivered: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // CI learns why, and does not wait for its watchdog.
     let transcript = transcript(&sink);
     assert!(
@@ -547,4 +557,34 @@ async fn a_missing_program_is_an_error_naming_the_request() {
         .await
         .expect_err("no command");
     assert!(err.to_string().contains("req-x"), "{err}");
+}
+
+/// When `Finished` cannot be delivered, the runner says so, whether the job ran or could not
+/// start: `airlock run` then exits 125 and the dispatcher tells CI instead.
+#[tokio::test]
+async fn a_finished_that_cannot_be_delivered_is_reported_as_undelivered() {
+    let mut sink = MemorySink::new();
+    sink.entry_fault = Box::new(|_, _| Verdict::FailPermanent);
+    let mut options = options("echo lost");
+    options.delivery_timeout = Duration::from_millis(300);
+    let ran = run_test(options, &sink).await;
+    assert_eq!(ran.outcome.exit, ExitStatus::Code(0));
+    assert!(!ran.outcome.finished_delivered);
+
+    let mut options = RunOptions::new("req-test", vec!["/nonexistent/airlock-test-program".into()]);
+    options.delivery_timeout = Duration::from_millis(300);
+    let mut echo = (Vec::new(), Vec::new());
+    let err = run_with::<TestPacker, _, _>(options, &sink, &mut echo)
+        .await
+        .expect_err("cannot start");
+    assert!(
+        matches!(
+            err,
+            RunError::Spawn {
+                finished_delivered: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

@@ -113,7 +113,7 @@ data "aws_iam_policy_document" "signing_key" {
   }
 
   statement {
-    sid       = "CiSignsRawRequestsOnly"
+    sid       = "CiSignsRequestDigestsOnly"
     effect    = "Allow"
     actions   = ["kms:Sign"]
     resources = ["*"]
@@ -129,7 +129,7 @@ data "aws_iam_policy_document" "signing_key" {
     condition {
       test     = "StringEquals"
       variable = "kms:MessageType"
-      values   = ["RAW"]
+      values   = ["DIGEST"]
     }
   }
 
@@ -197,7 +197,7 @@ data "aws_iam_policy_document" "ci" {
   }
 
   statement {
-    sid       = "SignRawRequestsWithLaneKey"
+    sid       = "SignRequestDigestsWithLaneKey"
     effect    = "Allow"
     actions   = ["kms:Sign"]
     resources = [aws_kms_key.signing.arn]
@@ -209,7 +209,7 @@ data "aws_iam_policy_document" "ci" {
     condition {
       test     = "StringEquals"
       variable = "kms:MessageType"
-      values   = ["RAW"]
+      values   = ["DIGEST"]
     }
   }
 
