@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_aws::aws_sdk_sqs::types::QueueAttributeName;
 use airlock_dispatch::aws::AwsPorts;
 use airlock_dispatch::dispatcher::{StopNotice, StoppedTask};
 use airlock_dispatch::{Decision, DispatchConfig, Dispatcher};
@@ -169,30 +168,14 @@ pattern = "v[0-9]+\\.[0-9]+\\.[0-9]+"
 
     /// How many messages the feedback queue holds, visible or received and not yet deleted.
     fn feedback_left(&self) -> u64 {
-        let out = self
+        let count = self
             .runtime
-            .block_on(
-                airlock_aws::sqs(&self.moto.sdk_config())
-                    .get_queue_attributes()
-                    .queue_url(&self.feedback_url)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                    .send(),
-            )
+            .block_on(fixtures::messages_in(
+                &self.moto.sdk_config(),
+                &self.feedback_url,
+            ))
             .expect("sqs:GetQueueAttributes");
-        let attributes = out.attributes().cloned().unwrap_or_default();
-        [
-            QueueAttributeName::ApproximateNumberOfMessages,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        ]
-        .iter()
-        .map(|name| {
-            attributes
-                .get(name)
-                .and_then(|n| n.parse::<u64>().ok())
-                .expect("a message count")
-        })
-        .sum()
+        u64::try_from(count).unwrap_or(u64::MAX)
     }
 
     /// The container's environment as ECS holds it for `task_arn`.

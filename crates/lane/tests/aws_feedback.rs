@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use airlock_aws::aws_sdk_sqs::types::QueueAttributeName;
 use airlock_lane::aws::{SqsFeedbackSink, SqsFeedbackSource};
 use airlock_lane::follow::{Cancel, FollowOptions, FollowOutcome, follow};
 use airlock_lane::transport::{EntryOutcome, FeedbackSink, FeedbackSource};
 use airlock_protocol::bytes::WireBytes;
 use airlock_protocol::{ExitStatus, Feedback, FeedbackBody, OutputChunk, Stream};
 use airlock_testsupport::{
-    FAKE_SECRET_ACCESS_KEY, Fault, FaultPlan, FaultProxy, FaultRates, MotoServer, sdk_config_for,
+    FAKE_SECRET_ACCESS_KEY, Fault, FaultPlan, FaultProxy, FaultRates, MotoServer, fixtures,
+    sdk_config_for,
 };
 use aws_config::retry::RetryConfig;
 use rand::SeedableRng;
@@ -28,37 +28,16 @@ fn moto() -> MotoServer {
 /// A queue with a short visibility timeout, so that a message whose receive answer was lost
 /// (a dropped response) comes back within the test's time.
 async fn queue(moto: &MotoServer, name: &str) -> String {
-    airlock_aws::sqs(&moto.sdk_config())
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "2")
-        .send()
+    fixtures::queue_with_visibility(&moto.sdk_config(), name, Duration::from_secs(2))
         .await
         .expect("create queue")
-        .queue_url()
-        .expect("queue url")
-        .to_string()
 }
 
 /// Messages in the queue, visible or not, read directly from moto.
 async fn messages_left(moto: &MotoServer, queue_url: &str) -> usize {
-    let attributes = airlock_aws::sqs(&moto.sdk_config())
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
+    fixtures::messages_in(&moto.sdk_config(), queue_url)
         .await
-        .expect("queue attributes");
-    let get = |name: QueueAttributeName| {
-        attributes
-            .attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
-    get(QueueAttributeName::ApproximateNumberOfMessages)
-        + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .expect("count the queue's messages")
 }
 
 fn options(watchdog: Duration) -> FollowOptions {

@@ -12,13 +12,14 @@ use std::ffi::OsString;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airlock_aws::aws_sdk_sqs::types::QueueAttributeName;
 use airlock_lane::aws::{SqsFeedbackSink, SqsFeedbackSource};
 use airlock_lane::follow::{FollowOptions, FollowOutcome, follow};
 use airlock_lane::runner::{self, Echo, RunOptions};
 use airlock_lane::transport::FeedbackSink;
 use airlock_protocol::{Feedback, FeedbackBody, Stream};
-use airlock_testsupport::{Fault, FaultPlan, FaultProxy, FaultRates, MotoServer, sdk_config_for};
+use airlock_testsupport::{
+    Fault, FaultPlan, FaultProxy, FaultRates, MotoServer, fixtures, sdk_config_for,
+};
 use aws_config::retry::RetryConfig;
 
 /// 200 lines to stdout and 200 to stderr, alternating, `pause` apart, then exit 3.
@@ -133,20 +134,13 @@ static QUEUE_NUMBER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 
 async fn run_once(moto: &MotoServer, setup: Setup) -> Ran {
     let number = QUEUE_NUMBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let direct = airlock_aws::sqs(&moto.sdk_config());
-    let url = direct
-        .create_queue()
-        .queue_name(format!("lane-faults-{number}"))
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            setup.queue_visibility.as_secs().to_string(),
-        )
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url()
-        .expect("queue url")
-        .to_string();
+    let url = fixtures::queue_with_visibility(
+        &moto.sdk_config(),
+        &format!("lane-faults-{number}"),
+        setup.queue_visibility,
+    )
+    .await
+    .expect("create queue");
     let runner_proxy = FaultProxy::start(
         &moto.endpoint(),
         setup.runner_plan.only_for(["SendMessageBatch"]),
@@ -220,28 +214,14 @@ async fn run_once(moto: &MotoServer, setup: Setup) -> Ran {
     let ended = Instant::now();
     let tail = lock(&runner_ended).map_or(Duration::ZERO, |at| ended - at);
 
-    let attributes = direct
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
+    let left_in_queue = fixtures::messages_in(&moto.sdk_config(), &url)
         .await
-        .expect("queue attributes");
-    let count = |name: QueueAttributeName| {
-        attributes
-            .attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
-    let left_in_queue = count(QueueAttributeName::ApproximateNumberOfMessages)
-        + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        .expect("count the queue's messages");
     let mut leftovers = Vec::new();
     if left_in_queue > 0 {
         // What is left, for the failure message: wait out any hiding, then look.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let seen = direct
+        let seen = airlock_aws::sqs(&moto.sdk_config())
             .receive_message()
             .queue_url(&url)
             .max_number_of_messages(10)

@@ -296,15 +296,64 @@ fn missing(operation: &str, field: &str) -> HarnessError {
 
 /// A standard SQS queue; returns its URL.
 pub async fn queue(config: &SdkConfig, name: &str) -> Result<String, HarnessError> {
-    airlock_aws::sqs(config)
-        .create_queue()
-        .queue_name(name)
+    create_queue(config, name, None).await
+}
+
+/// A standard SQS queue whose own visibility timeout is `visibility` (whole seconds), as the
+/// lane's stacks set it; returns its URL.
+pub async fn queue_with_visibility(
+    config: &SdkConfig,
+    name: &str,
+    visibility: std::time::Duration,
+) -> Result<String, HarnessError> {
+    create_queue(config, name, Some(visibility)).await
+}
+
+async fn create_queue(
+    config: &SdkConfig,
+    name: &str,
+    visibility: Option<std::time::Duration>,
+) -> Result<String, HarnessError> {
+    let mut create = airlock_aws::sqs(config).create_queue().queue_name(name);
+    if let Some(visibility) = visibility {
+        create = create.attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.as_secs().to_string(),
+        );
+    }
+    create
         .send()
         .await
         .map_err(|e| HarnessError::aws("sqs:CreateQueue", e))?
         .queue_url()
         .map(str::to_string)
         .ok_or_else(|| missing("sqs:CreateQueue", "QueueUrl"))
+}
+
+/// How many messages `queue_url` holds, visible or received and not yet deleted: zero means
+/// nothing was left behind.
+pub async fn messages_in(config: &SdkConfig, queue_url: &str) -> Result<usize, HarnessError> {
+    let counts = [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ];
+    let out = airlock_aws::sqs(config)
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .set_attribute_names(Some(counts.to_vec()))
+        .send()
+        .await
+        .map_err(|e| HarnessError::aws("sqs:GetQueueAttributes", e))?;
+    let attributes = out.attributes().cloned().unwrap_or_default();
+    let mut total = 0;
+    for name in &counts {
+        let count = attributes
+            .get(name)
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| missing("sqs:GetQueueAttributes", name.as_str()))?;
+        total += count;
+    }
+    Ok(total)
 }
 
 /// The production side of a lane as CI sees it: the request topic (with a queue to read what
