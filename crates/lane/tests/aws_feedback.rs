@@ -304,6 +304,34 @@ async fn a_silent_runner_trips_the_watchdog_with_the_request_named() {
     assert!(String::from_utf8_lossy(&err).contains(message.as_str()));
 }
 
+/// The follower tells another request's orphans by the time SQS got them (`SentTimestamp`,
+/// asked for on every receive): the source must hand it over.
+#[tokio::test]
+async fn received_messages_carry_the_time_sqs_got_them() {
+    let moto = moto();
+    let url = queue(&moto, "lane-sent-at").await;
+    let config = moto.sdk_config();
+    let sink = SqsFeedbackSink::new(&config, &url);
+    let body = Feedback::new(RID, 1, FeedbackBody::Heartbeat { last_output_seq: 0 }).to_json();
+    let sent = sink.send_batch(&[body]).await.expect("send");
+    assert_eq!(sent, vec![EntryOutcome::Sent]);
+    let source = SqsFeedbackSource::new(&config, &url);
+    let received = source
+        .receive(10, Duration::from_secs(1))
+        .await
+        .expect("receive");
+    assert_eq!(received.len(), 1, "{received:?}");
+    let sent_at = received[0].sent_at.expect("SentTimestamp");
+    let age = std::time::SystemTime::now()
+        .duration_since(sent_at)
+        .unwrap_or_default();
+    assert!(age < Duration::from_secs(60), "sent {age:?} ago");
+    source
+        .delete(&[received[0].handle.clone()])
+        .await
+        .expect("delete");
+}
+
 #[tokio::test]
 async fn a_rejection_ends_the_follow_with_251() {
     let moto = moto();
